@@ -1,0 +1,4 @@
+//! Evaluators for slm.
+
+mod error;
+pub use error::EvalError;
