@@ -1,5 +1,5 @@
 //! Renders library progress reports with indicatif on stderr. Bars draw only on a terminal; when stderr
-//! is not a terminal (CI logs) each stage prints one plain line instead.
+//! is not a terminal (CI logs, pipes) data commands stay quiet but for warnings.
 
 use std::io::IsTerminal;
 use std::sync::Mutex;
@@ -38,7 +38,6 @@ impl slm_data::Progress for Bar {
     fn stage(&self, name: &str, total: Option<u64>) {
         self.finish();
         if !self.tty {
-            eprintln!("{name}...");
             return;
         }
         let bar = match total {

@@ -82,11 +82,7 @@ pub fn band_keys(shingles: &[u64]) -> [u64; BANDS] {
         let mut h = mix64(band as u64);
         for row in 0..ROWS {
             let seed = mix64((band * ROWS + row) as u64 + 0x5EED);
-            let min = shingles
-                .iter()
-                .map(|&s| mix64(s ^ seed))
-                .min()
-                .unwrap_or(0);
+            let min = shingles.iter().map(|&s| mix64(s ^ seed)).min().unwrap_or(0);
             h = mix64(h ^ min);
         }
         *key = h;
@@ -189,7 +185,9 @@ mod tests {
         let b = canonical(
             "the quick brown fox jumps over the lazy dog while the cat sleeps on the warm mat all day long!",
         );
-        let c = canonical("an entirely different sentence about training small language models on a laptop");
+        let c = canonical(
+            "an entirely different sentence about training small language models on a laptop",
+        );
         let (sa, sb, sc) = (shingles(&a), shingles(&b), shingles(&c));
         let j = jaccard(&sa, &sb);
         assert!(j > 0.85 && j < 1.0, "{j}");
@@ -209,7 +207,8 @@ mod tests {
 
     #[test]
     fn text_fields_skip_excluded_and_non_strings() {
-        let f: Fields = serde_json::from_str(r#"{"label":"spam","text":"hi","n":3,"t2":"yo"}"#).unwrap();
+        let f: Fields =
+            serde_json::from_str(r#"{"label":"spam","text":"hi","n":3,"t2":"yo"}"#).unwrap();
         let tf = TextFields {
             include: None,
             exclude: vec!["label".into()],

@@ -105,13 +105,21 @@ pub struct SplitSummary {
 /// # Errors
 /// Bad options, a malformed or empty input, a record missing the stratify or group field, outputs that
 /// exist (without `overwrite`) or name the input. On error no output file is left behind.
-pub fn split_file(input: &Path, opts: &SplitOptions, progress: &dyn Progress) -> Result<SplitSummary> {
+pub fn split_file(
+    input: &Path,
+    opts: &SplitOptions,
+    progress: &dyn Progress,
+) -> Result<SplitSummary> {
     check_options(opts)?;
     let ext = input
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_owned)
-        .unwrap_or_else(|| crate::records::Format::from_path(input).extension().to_owned());
+        .unwrap_or_else(|| {
+            crate::records::Format::from_path(input)
+                .extension()
+                .to_owned()
+        });
     let train_path = opts.out_dir.join(format!("train.{ext}"));
     let val_path = opts.out_dir.join(format!("val.{ext}"));
     if opts.out_dir.is_file() {
@@ -141,10 +149,25 @@ pub fn split_file(input: &Path, opts: &SplitOptions, progress: &dyn Progress) ->
             units.union(a, b);
         }
     }
-    let unit_of: Vec<u32> = (0..index.spans.len() as u32).map(|i| units.find(i)).collect();
-    let plan = plan(&index.classes, &unit_of, index.class_names.len(), opts.ratio, opts.seed);
+    let unit_of: Vec<u32> = (0..index.spans.len() as u32)
+        .map(|i| units.find(i))
+        .collect();
+    let plan = plan(
+        &index.classes,
+        &unit_of,
+        index.class_names.len(),
+        opts.ratio,
+        opts.seed,
+    );
     for (class, name) in index.class_names.iter().enumerate() {
-        if index.classes.iter().filter(|&&c| c as usize == class).count() == 1 && opts.stratify.is_some() {
+        if index
+            .classes
+            .iter()
+            .filter(|&&c| c as usize == class)
+            .count()
+            == 1
+            && opts.stratify.is_some()
+        {
             progress.warn(&format!(
                 "class `{name}` has a single record; it goes to train"
             ));
@@ -158,7 +181,9 @@ pub fn split_file(input: &Path, opts: &SplitOptions, progress: &dyn Progress) ->
     let mut buf = Vec::new();
     if index.header_end > 0 {
         let mut header = vec![0u8; index.header_end as usize];
-        reader.read_exact(&mut header).map_err(|e| DataError::io(input, e))?;
+        reader
+            .read_exact(&mut header)
+            .map_err(|e| DataError::io(input, e))?;
         train_out.write_all(&header)?;
         val_out.write_all(&header)?;
         pos = index.header_end;
@@ -190,7 +215,11 @@ pub fn split_file(input: &Path, opts: &SplitOptions, progress: &dyn Progress) ->
         classes = index
             .class_names
             .iter()
-            .map(|n| ClassCount { name: n.clone(), train: 0, val: 0 })
+            .map(|n| ClassCount {
+                name: n.clone(),
+                train: 0,
+                val: 0,
+            })
             .collect();
         for (i, &c) in index.classes.iter().enumerate() {
             match plan[i] {
@@ -198,7 +227,11 @@ pub fn split_file(input: &Path, opts: &SplitOptions, progress: &dyn Progress) ->
                 Side::Val => classes[c as usize].val += 1,
             }
         }
-        classes.sort_by(|a, b| (b.train + b.val).cmp(&(a.train + a.val)).then(a.name.cmp(&b.name)));
+        classes.sort_by(|a, b| {
+            (b.train + b.val)
+                .cmp(&(a.train + a.val))
+                .then(a.name.cmp(&b.name))
+        });
     }
     Ok(SplitSummary {
         train,
@@ -221,7 +254,9 @@ fn copy_span(
     buf: &mut Vec<u8>,
 ) -> Result<()> {
     buf.resize(n as usize, 0);
-    reader.read_exact(buf).map_err(|e| DataError::io(input, e))?;
+    reader
+        .read_exact(buf)
+        .map_err(|e| DataError::io(input, e))?;
     if let Some(out) = out {
         out.write_all(buf)?;
         if buf.last() != Some(&b'\n') {
@@ -264,7 +299,12 @@ struct Index {
 fn text_fields(opts: &SplitOptions) -> TextFields {
     TextFields {
         include: opts.text_fields.clone(),
-        exclude: opts.stratify.iter().chain(opts.group.iter()).cloned().collect(),
+        exclude: opts
+            .stratify
+            .iter()
+            .chain(opts.group.iter())
+            .cloned()
+            .collect(),
     }
 }
 
@@ -356,7 +396,10 @@ fn near_duplicates(
     for (ordinal, record) in Reader::open(input)?.enumerate() {
         if let Some(&id) = by_ordinal.get(&(ordinal as u64)) {
             let record = record?;
-            sets.insert(id, shingles(&canonical(&text_fields.text_of(&record.fields))));
+            sets.insert(
+                id,
+                shingles(&canonical(&text_fields.text_of(&record.fields))),
+            );
         }
     }
     let verified = candidates
@@ -368,48 +411,61 @@ fn near_duplicates(
 
 /// Assigns each item to a side.
 ///
-/// `classes[i]` is item i's class (in `0..n_classes`), `units[i]` its leakage unit: items of one unit
-/// always land on the same side. Each class gets `round`-to-total, largest-remainder shares of train, so
-/// that with singleton units every class's train count is within 1 of `ratio` times its size; a class
-/// with one item goes to train. Units are visited in a seeded shuffle, largest first, and go to
-/// validation while every class they hold has room there.
+/// `classes[i]` is item i's class (in `0..n_classes`), `units[i]` its leakage unit, given as the index
+/// of one of its items (a union-find representative, so `< classes.len()`): items of one unit always
+/// land on the same side. Each class gets `round`-to-total, largest-remainder shares of train, so that
+/// with singleton units every class's train count is within 1 of `ratio` times its size; a class with
+/// one item goes to train. Units are visited in a seeded shuffle, largest first, and go to validation
+/// while every class they hold has room there. Memory: a few `u32` per item.
 pub fn plan(classes: &[u32], units: &[u32], n_classes: usize, ratio: f64, seed: u64) -> Vec<Side> {
+    let n = classes.len();
     let mut sizes = vec![0u64; n_classes];
     for &c in classes {
         sizes[c as usize] += 1;
     }
-    let val_room = val_targets(&sizes, ratio);
-    let mut room = val_room;
-    // Gather units in first-appearance order, then shuffle them with the seed.
-    let mut members: Vec<Vec<u32>> = Vec::new();
-    let mut slot: HashMap<u32, usize> = HashMap::new();
-    for (i, &u) in units.iter().enumerate() {
-        let s = *slot.entry(u).or_insert_with(|| {
-            members.push(Vec::new());
-            members.len() - 1
-        });
-        members[s].push(i as u32);
+    let mut room = val_targets(&sizes, ratio);
+    // Number units 0..k in order of first appearance and group their items (a counting sort).
+    let mut compact = vec![u32::MAX; n];
+    let mut unit_of = Vec::with_capacity(n);
+    let mut unit_len: Vec<u32> = Vec::new();
+    for &u in units {
+        let slot = &mut compact[u as usize];
+        if *slot == u32::MAX {
+            *slot = unit_len.len() as u32;
+            unit_len.push(0);
+        }
+        unit_of.push(*slot);
+        unit_len[*slot as usize] += 1;
     }
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    members.shuffle(&mut rng);
-    members.sort_by_key(|m| std::cmp::Reverse(m.len()));
-    let mut sides = vec![Side::Train; classes.len()];
+    let mut start: Vec<u32> = Vec::with_capacity(unit_len.len() + 1);
+    start.push(0);
+    for &len in &unit_len {
+        start.push(start.last().copied().unwrap_or(0) + len);
+    }
+    let mut fill = start.clone();
+    let mut members = vec![0u32; n];
+    for (i, &u) in unit_of.iter().enumerate() {
+        members[fill[u as usize] as usize] = i as u32;
+        fill[u as usize] += 1;
+    }
+    let mut order: Vec<u32> = (0..unit_len.len() as u32).collect();
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    order.sort_by_key(|&u| std::cmp::Reverse(unit_len[u as usize]));
+    let mut sides = vec![Side::Train; n];
     let mut need = vec![0u64; n_classes];
-    for unit in &members {
+    for u in order {
+        let unit = &members[start[u as usize] as usize..start[u as usize + 1] as usize];
         for &i in unit {
             need[classes[i as usize] as usize] += 1;
         }
-        let fits = unit
-            .iter()
-            .all(|&i| need[classes[i as usize] as usize] <= room[classes[i as usize] as usize]);
-        if fits {
-            for &i in unit {
-                sides[i as usize] = Side::Val;
-            }
-        }
+        let fits = unit.iter().all(|&i| {
+            let c = classes[i as usize] as usize;
+            need[c] <= room[c]
+        });
         for &i in unit {
             let c = classes[i as usize] as usize;
             if fits {
+                sides[i as usize] = Side::Val;
                 room[c] -= 1;
             }
             need[c] = 0;

@@ -3,19 +3,28 @@
 //! The hashes here are fixed algorithms (FNV-1a folded through SplitMix64), not `std`'s `DefaultHasher`,
 //! whose algorithm may change between Rust releases: split outputs must be byte-identical on any machine.
 
-use unicode_normalization::UnicodeNormalization;
+use std::borrow::Cow;
+
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
 
 /// The form in which two texts count as the same: Unicode NFC, lowercased, runs of whitespace folded
-/// to one space, no leading or trailing space.
+/// to one space, no leading or trailing space. ASCII and already-NFC text skip normalization.
 pub fn canonical(text: &str) -> String {
-    let nfc: String = text.nfc().collect();
-    let lower = nfc.to_lowercase();
-    let mut out = String::with_capacity(lower.len());
-    for word in lower.split_whitespace() {
+    let nfc: Cow<'_, str> = if text.is_ascii() || is_nfc_quick(text.chars()) == IsNormalized::Yes {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(text.nfc().collect())
+    };
+    let mut out = String::with_capacity(nfc.len());
+    for word in nfc.split_whitespace() {
         if !out.is_empty() {
             out.push(' ');
         }
-        out.push_str(word);
+        if word.is_ascii() {
+            out.extend(word.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+        } else {
+            out.push_str(&word.to_lowercase());
+        }
     }
     out
 }

@@ -1,6 +1,10 @@
 //! One module per command.
 
+mod augment;
+mod normalize;
 mod split;
+mod tokenizer;
+mod validate;
 
 use std::process::ExitCode;
 
@@ -12,11 +16,19 @@ use crate::CliError;
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Split(split::Args),
+    Augment(augment::Args),
+    Validate(validate::Args),
+    Normalize(normalize::Args),
+    Tokenizer(tokenizer::Args),
 }
 
 /// Runs one command.
 pub fn run(command: Command) -> Result<ExitCode, CliError> {
     match command {
         Command::Split(args) => split::run(args),
+        Command::Augment(args) => augment::run(args),
+        Command::Validate(args) => validate::run(args),
+        Command::Normalize(args) => normalize::run(args),
+        Command::Tokenizer(args) => tokenizer::run(args),
     }
 }

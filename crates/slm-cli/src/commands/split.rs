@@ -108,7 +108,13 @@ fn table(s: &SplitSummary) -> String {
     let mut out = String::new();
     let pct = |part: u64, whole: u64| 100.0 * part as f64 / whole.max(1) as f64;
     if !s.classes.is_empty() {
-        let width = s.classes.iter().map(|c| c.name.len()).max().unwrap_or(5).max(5);
+        let width = s
+            .classes
+            .iter()
+            .map(|c| c.name.len())
+            .max()
+            .unwrap_or(5)
+            .max(5);
         out += &format!(
             "{:width$}  {:>8}  {:>8}  {:>8}  {:>7}  {:>7}  {:>7}\n",
             "class", "total", "train", "val", "share", "train%", "val%"

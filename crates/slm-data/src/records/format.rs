@@ -58,6 +58,9 @@ mod tests {
         assert_eq!(Format::from_path(Path::new("x.csv")), Format::Csv);
         assert_eq!(Format::from_path(Path::new("x.tsv")), Format::Tsv);
         assert_eq!(Format::from_path(Path::new("input.txt")), Format::Text);
-        assert_eq!(Format::from_path(Path::new("SMSSpamCollection")), Format::Text);
+        assert_eq!(
+            Format::from_path(Path::new("SMSSpamCollection")),
+            Format::Text
+        );
     }
 }

@@ -132,12 +132,15 @@ impl Reader {
                     .iter()
                     .map(|h| utf8(path, 1, h).map(str::to_owned))
                     .collect::<Result<Vec<_>>>()?;
-                header_end = reader.position().byte();
-                let lines = LineCounter {
+                let mut lines = LineCounter {
                     file: BufReader::new(File::open(path).map_err(|e| DataError::io(path, e))?),
                     pos: 0,
                     line: 1,
                 };
+                header_end = lines
+                    .locate(reader.position().byte())
+                    .map_err(|e| DataError::io(path, e))?
+                    .0;
                 let inner = Inner::Delimited {
                     reader: Box::new(reader),
                     record: csv::ByteRecord::new(),
@@ -362,7 +365,10 @@ mod tests {
 
     #[test]
     fn csv_quoting_follows_rfc4180() {
-        let (_d, p) = file("a.csv", b"label,text\nham,\"a, \"\"quoted\"\"\nline\"\nspam,b\n");
+        let (_d, p) = file(
+            "a.csv",
+            b"label,text\nham,\"a, \"\"quoted\"\"\nline\"\nspam,b\n",
+        );
         let (r, recs) = read_all(&p).unwrap();
         assert_eq!(r.header().unwrap(), ["label", "text"]);
         assert_eq!(recs[0].fields["text"], "a, \"quoted\"\nline");

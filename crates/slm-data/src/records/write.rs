@@ -72,6 +72,14 @@ impl AtomicFile {
             .out
             .into_inner()
             .map_err(|e| DataError::io(&path, e.into_error()))?;
+        // Temporary files are created private (0600); a result file gets the usual rw-r--r--.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o644))
+                .map_err(|e| DataError::io(&path, e))?;
+        }
         tmp.persist(&path)
             .map_err(|e| DataError::io(&path, e.error))?;
         Ok(())
@@ -225,7 +233,8 @@ mod tests {
     fn csv_round_trip_keeps_quoting_and_columns() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("o.csv");
-        let mut w = Writer::create(&path, Format::Csv, vec!["a".into(), "b".into()], false).unwrap();
+        let mut w =
+            Writer::create(&path, Format::Csv, vec!["a".into(), "b".into()], false).unwrap();
         let mut f = Fields::new();
         f.insert("b".into(), "x, \"y\"\nz".into());
         f.insert("a".into(), 3.into());

@@ -1,0 +1,97 @@
+//! `slm tokenizer`: train and inspect tokenizers.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use slm_data::tokenizer::{Kind, TrainOptions};
+
+use crate::CliError;
+
+/// Train a tokenizer or inspect how one encodes text.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: TokenizerCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenizerCommand {
+    /// Train a byte-level BPE or character-level tokenizer and write an HF tokenizer.json.
+    #[command(after_help = "Examples:
+  slm tokenizer train datasets/tinyshakespeare/input.txt --kind char --out char.json
+  slm tokenizer train datasets/tinyshakespeare/input.txt --kind bpe --vocab-size 4096 --out bpe.json")]
+    Train {
+        /// Text files to learn from.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Tokenizer kind.
+        #[arg(long, value_enum, default_value = "bpe")]
+        kind: KindArg,
+        /// Vocabulary size, special tokens included (BPE).
+        #[arg(long, default_value_t = 4096)]
+        vocab_size: usize,
+        /// Output tokenizer.json.
+        #[arg(long)]
+        out: PathBuf,
+        /// Overwrite an existing output.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the token ids of a text as a JSON array.
+    #[command(after_help = "Examples:
+  slm tokenizer encode --tokenizer bpe.json --text 'To be, or not to be'")]
+    Encode {
+        /// tokenizer.json to use.
+        #[arg(long)]
+        tokenizer: PathBuf,
+        /// Text to encode.
+        #[arg(long)]
+        text: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum KindArg {
+    Bpe,
+    Char,
+}
+
+pub fn run(args: Args) -> Result<ExitCode, CliError> {
+    match args.command {
+        TokenizerCommand::Train {
+            files,
+            kind,
+            vocab_size,
+            out,
+            force,
+        } => {
+            let kind = match kind {
+                KindArg::Bpe => Kind::Bpe,
+                KindArg::Char => Kind::Char,
+            };
+            let opts = TrainOptions {
+                kind,
+                vocab_size,
+                out,
+                overwrite: force,
+            };
+            let size = slm_data::tokenizer::train(&files, &opts)?;
+            eprintln!(
+                "trained a vocabulary of {size} tokens -> {}",
+                opts.out.display()
+            );
+        }
+        TokenizerCommand::Encode { tokenizer, text } => {
+            let tk = slm_data::tokenizer::load(&tokenizer)?;
+            let ids = slm_data::tokenizer::encode(&tk, &tokenizer, &text)?;
+            writeln!(
+                std::io::stdout().lock(),
+                "{}",
+                serde_json::to_string(&ids).expect("ids serialize")
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

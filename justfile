@@ -1,0 +1,18 @@
+# Everyday commands. Each is also spelled out in README.md for machines without `just`.
+
+# The data pipeline on shipped datasets.
+demo:
+    ./scripts/demo.sh
+
+# The whole test suite (what CI runs).
+test:
+    cargo test --release --workspace
+
+# Formatting and lints, as CI checks them.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --release --workspace --all-targets -- -D warnings
+
+# Benchmarks, side by side with their references (see docs/performance.md).
+bench:
+    python3 bench/split_bench.py
