@@ -302,3 +302,28 @@ fn output_path_that_is_a_file_is_refused() {
         before
     );
 }
+
+#[test]
+fn a_class_with_one_record_goes_to_train_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("one.jsonl");
+    std::fs::write(&data, "{\"label\":\"a\",\"text\":\"x y\"}\n{\"label\":\"a\",\"text\":\"y z\"}\n{\"label\":\"a\",\"text\":\"z w\"}\n{\"label\":\"a\",\"text\":\"w v\"}\n{\"label\":\"b\",\"text\":\"lonely\"}\n").unwrap();
+    let o = slm(&[
+        "split",
+        data.to_str().unwrap(),
+        "--stratify",
+        "label",
+        "--out-dir",
+        dir.path().join("o").to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success());
+    assert!(
+        stderr(&o).contains("warning: class `b` has a single record; it goes to train"),
+        "{}",
+        stderr(&o)
+    );
+    let j = json(&o);
+    assert_eq!(j["classes"]["b"]["train"], 1);
+    assert_eq!(j["classes"]["a"]["val"], 1);
+}

@@ -1,0 +1,254 @@
+//! chrF and chrF++ exactly as sacrebleu 2.x computes them: character n-grams up to order 6 (whitespace
+//! removed), word n-grams up to `word_order` (2 for chrF++) after sacrebleu's punctuation splitting,
+//! F-beta with beta 2 over the averaged precision and recall, the best reference per segment chosen by its
+//! own F-score, statistics summed over the corpus.
+
+use rayon::prelude::*;
+
+use crate::bleu::SACREBLEU_VERSION;
+use crate::ngrams::{Interner, for_each_match, runs};
+use crate::pystr;
+use crate::segments::Corpus;
+
+/// How chrF is computed.
+#[derive(Debug, Clone, Copy)]
+pub struct ChrfConfig {
+    /// Character n-gram order (6).
+    pub char_order: usize,
+    /// Word n-gram order: 0 for chrF, 2 for chrF++.
+    pub word_order: usize,
+    /// Recall weight (2).
+    pub beta: u32,
+    /// Lowercase first.
+    pub lowercase: bool,
+    /// Keep whitespace inside character n-grams.
+    pub whitespace: bool,
+    /// sacrebleu's `eps_smoothing` (chrF++.py behaviour) instead of effective order.
+    pub eps_smoothing: bool,
+}
+
+impl Default for ChrfConfig {
+    fn default() -> Self {
+        ChrfConfig {
+            char_order: 6,
+            word_order: 0,
+            beta: 2,
+            lowercase: false,
+            whitespace: false,
+            eps_smoothing: false,
+        }
+    }
+}
+
+const PUNCTS: &str = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
+
+/// sacrebleu's `_remove_punctuation`: one punctuation mark is split off the end of a word, or else off
+/// its start.
+fn words(sent: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    for w in pystr::split(sent) {
+        let mut chars = w.char_indices();
+        let first = chars.next().map(|(_, c)| c);
+        let last = w.chars().next_back();
+        if w.chars().nth(1).is_none() {
+            out.push(w);
+        } else if last.is_some_and(|c| PUNCTS.contains(c)) {
+            let cut = w.len() - last.map_or(0, char::len_utf8);
+            out.extend([&w[..cut], &w[cut..]]);
+        } else if first.is_some_and(|c| PUNCTS.contains(c)) {
+            let cut = first.map_or(0, char::len_utf8);
+            out.extend([&w[..cut], &w[cut..]]);
+        } else {
+            out.push(w);
+        }
+    }
+    out
+}
+
+/// Sorted n-gram counts of each order: character orders 1..=char_order, then word orders.
+fn all_ngrams<'a>(
+    cfg: &ChrfConfig,
+    sent: &'a str,
+    interner: &mut Interner<'a>,
+) -> Vec<Vec<(u128, u32)>> {
+    let chars: Vec<char> = if cfg.whitespace {
+        sent.chars().collect()
+    } else {
+        sent.chars().filter(|&c| !pystr::is_space(c)).collect()
+    };
+    let mut out = Vec::with_capacity(cfg.char_order + cfg.word_order);
+    for n in 1..=cfg.char_order {
+        let keys = chars
+            .windows(n)
+            .map(|w| {
+                w.iter()
+                    .fold(0u128, |k, &c| (k << 21) | u128::from(u32::from(c)))
+            })
+            .collect();
+        out.push(runs(keys));
+    }
+    if cfg.word_order > 0 {
+        let ids = interner.ids(words(sent).into_iter());
+        for n in 1..=cfg.word_order {
+            let keys = ids
+                .windows(n)
+                .map(|w| w.iter().fold(0u128, |k, &id| (k << 32) | u128::from(id)))
+                .collect();
+            out.push(runs(keys));
+        }
+    }
+    out
+}
+
+/// F-score from [hyp, ref, match] triplets, one per order (sacrebleu's `_compute_f_score`).
+pub fn f_score(cfg: &ChrfConfig, stats: &[u64]) -> f64 {
+    let eps = 1e-16;
+    let factor = f64::from(cfg.beta * cfg.beta);
+    let order = cfg.char_order + cfg.word_order;
+    let (mut score, mut avg_prec, mut avg_rec, mut effective) = (0.0, 0.0, 0.0, 0usize);
+    for t in stats.chunks(3).take(order) {
+        let (n_hyp, n_ref, n_match) = (t[0], t[1], t[2]);
+        let prec = if n_hyp > 0 {
+            n_match as f64 / n_hyp as f64
+        } else {
+            eps
+        };
+        let rec = if n_ref > 0 {
+            n_match as f64 / n_ref as f64
+        } else {
+            eps
+        };
+        let denom = factor * prec + rec;
+        score += if denom > 0.0 {
+            (1.0 + factor) * prec * rec / denom
+        } else {
+            eps
+        };
+        if n_hyp > 0 && n_ref > 0 {
+            avg_prec += prec;
+            avg_rec += rec;
+            effective += 1;
+        }
+    }
+    if cfg.eps_smoothing {
+        return 100.0 * score / order as f64;
+    }
+    if effective == 0 {
+        avg_prec = 0.0;
+        avg_rec = 0.0;
+    } else {
+        avg_prec /= effective as f64;
+        avg_rec /= effective as f64;
+    }
+    if avg_prec + avg_rec != 0.0 {
+        let mut s = (1.0 + factor) * avg_prec * avg_rec;
+        s /= (factor * avg_prec) + avg_rec;
+        100.0 * s
+    } else {
+        0.0
+    }
+}
+
+/// [hyp, ref, match] triplets per order of one segment against its best reference.
+pub fn segment_stats(cfg: &ChrfConfig, hyp: &str, refs: &[&str]) -> Vec<u64> {
+    let (hyp, refs): (String, Vec<String>) = if cfg.lowercase {
+        (
+            hyp.to_lowercase(),
+            refs.iter().map(|r| r.to_lowercase()).collect(),
+        )
+    } else {
+        (hyp.to_owned(), refs.iter().map(|r| r.to_string()).collect())
+    };
+    let mut interner = Interner::default();
+    let hyp_ngrams = all_ngrams(cfg, &hyp, &mut interner);
+    let mut best: (f64, Vec<u64>) = (-1.0, Vec::new());
+    for r in &refs {
+        let ref_ngrams = all_ngrams(cfg, r, &mut interner);
+        let mut stats = Vec::with_capacity(3 * hyp_ngrams.len());
+        for (h, r) in hyp_ngrams.iter().zip(&ref_ngrams) {
+            let (mut hyp_count, mut matches) = (0u64, 0u64);
+            for_each_match(h, r, |_, hc, rc| {
+                hyp_count += u64::from(hc);
+                matches += u64::from(hc.min(rc));
+            });
+            let ref_count: u64 = r.iter().map(|x| u64::from(x.1)).sum();
+            stats.extend([if r.is_empty() { 0 } else { hyp_count }, ref_count, matches]);
+        }
+        let f = f_score(cfg, &stats);
+        if f > best.0 {
+            best = (f, stats);
+        }
+    }
+    best.1
+}
+
+/// Corpus chrF: statistics summed over segments, then one F-score.
+pub fn corpus_chrf(cfg: &ChrfConfig, corpus: &Corpus) -> f64 {
+    let order = cfg.char_order + cfg.word_order;
+    let total = (0..corpus.hyps.len())
+        .into_par_iter()
+        .map(|i| {
+            let refs: Vec<&str> = corpus.refs_of(i).collect();
+            segment_stats(cfg, &corpus.hyps[i], &refs)
+        })
+        .reduce(
+            || vec![0u64; 3 * order],
+            |mut a, b| {
+                for (x, y) in a.iter_mut().zip(b) {
+                    *x += y;
+                }
+                a
+            },
+        );
+    f_score(cfg, &total)
+}
+
+/// Sentence chrF of every segment.
+pub fn sentence_chrf(cfg: &ChrfConfig, corpus: &Corpus) -> Vec<f64> {
+    (0..corpus.hyps.len())
+        .into_par_iter()
+        .map(|i| {
+            let refs: Vec<&str> = corpus.refs_of(i).collect();
+            f_score(cfg, &segment_stats(cfg, &corpus.hyps[i], &refs))
+        })
+        .collect()
+}
+
+/// The metric's name as sacrebleu prints it: `chrF2`, `chrF2++`.
+pub fn name(cfg: &ChrfConfig) -> String {
+    format!("chrF{}{}", cfg.beta, "+".repeat(cfg.word_order))
+}
+
+/// The sacrebleu-style signature, e.g. `nrefs:1|case:mixed|eff:yes|nc:6|nw:0|space:no|version:2.6.0`.
+pub fn signature(cfg: &ChrfConfig, nrefs: usize) -> String {
+    format!(
+        "nrefs:{nrefs}|case:{}|eff:{}|nc:{}|nw:{}|space:{}|version:{SACREBLEU_VERSION}",
+        if cfg.lowercase { "lc" } else { "mixed" },
+        if cfg.eps_smoothing { "no" } else { "yes" },
+        cfg.char_order,
+        cfg.word_order,
+        if cfg.whitespace { "yes" } else { "no" }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn punctuation_splitting_follows_sacrebleu() {
+        assert_eq!(
+            words("Hello, (world) a ! x."),
+            ["Hello", ",", "(world", ")", "a", "!", "x", "."]
+        );
+    }
+
+    #[test]
+    fn identical_is_100_and_disjoint_is_0() {
+        let cfg = ChrfConfig::default();
+        let s = segment_stats(&cfg, "the cat", &["the cat"]);
+        assert!((f_score(&cfg, &s) - 100.0).abs() < 1e-9);
+        let s = segment_stats(&cfg, "xyz", &["abc"]);
+        assert_eq!(f_score(&cfg, &s), 0.0);
+    }
+}
