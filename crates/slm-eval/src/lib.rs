@@ -4,8 +4,13 @@
 
 pub mod bleu;
 pub mod chrf;
+pub mod classify;
+pub mod complexity;
 mod error;
+pub mod gate;
 pub mod ngrams;
+pub mod passk;
+pub mod perplexity;
 pub mod pystr;
 pub mod rouge;
 pub mod segments;

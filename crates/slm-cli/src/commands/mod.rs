@@ -1,6 +1,7 @@
 //! One module per command.
 
 mod augment;
+mod eval;
 mod normalize;
 mod split;
 mod tokenizer;
@@ -20,6 +21,7 @@ pub enum Command {
     Validate(validate::Args),
     Normalize(normalize::Args),
     Tokenizer(tokenizer::Args),
+    Eval(Box<eval::Args>),
 }
 
 /// Runs one command.
@@ -30,5 +32,6 @@ pub fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::Validate(args) => validate::run(args),
         Command::Normalize(args) => normalize::run(args),
         Command::Tokenizer(args) => tokenizer::run(args),
+        Command::Eval(args) => eval::run(*args),
     }
 }
