@@ -6,7 +6,7 @@
 use rayon::prelude::*;
 
 use crate::bleu::SACREBLEU_VERSION;
-use crate::ngrams::{Interner, for_each_match, runs};
+use crate::ngrams::{Counts, Interner, clipped_matches, windows};
 use crate::pystr;
 use crate::segments::Corpus;
 
@@ -65,40 +65,31 @@ fn words(sent: &str) -> Vec<&str> {
     out
 }
 
-/// Sorted n-gram counts of each order: character orders 1..=char_order, then word orders.
-fn all_ngrams<'a>(
-    cfg: &ChrfConfig,
-    sent: &'a str,
-    interner: &mut Interner<'a>,
-) -> Vec<Vec<(u128, u32)>> {
-    let chars: Vec<char> = if cfg.whitespace {
-        sent.chars().collect()
-    } else {
-        sent.chars().filter(|&c| !pystr::is_space(c)).collect()
-    };
-    let mut out = Vec::with_capacity(cfg.char_order + cfg.word_order);
-    for n in 1..=cfg.char_order {
-        let keys = chars
-            .windows(n)
-            .map(|w| {
-                w.iter()
-                    .fold(0u128, |k, &c| (k << 21) | u128::from(u32::from(c)))
-            })
-            .collect();
-        out.push(runs(keys));
-    }
-    if cfg.word_order > 0 {
-        let ids = interner.ids(words(sent).into_iter());
-        for n in 1..=cfg.word_order {
-            let keys = ids
-                .windows(n)
-                .map(|w| w.iter().fold(0u128, |k, &id| (k << 32) | u128::from(id)))
-                .collect();
-            out.push(runs(keys));
-        }
-    }
-    out
+/// The symbols of a segment: its characters (whitespace removed unless kept) and, for chrF++, the ids
+/// of its words.
+struct Symbols {
+    chars: Vec<u32>,
+    words: Vec<u32>,
 }
+
+fn symbols<'a>(cfg: &ChrfConfig, sent: &'a str, interner: &mut Interner<'a>) -> Symbols {
+    let chars = sent
+        .chars()
+        .filter(|&c| cfg.whitespace || !pystr::is_space(c))
+        .map(u32::from)
+        .collect();
+    let words = if cfg.word_order > 0 {
+        interner.ids(words(sent).into_iter())
+    } else {
+        Vec::new()
+    };
+    Symbols { chars, words }
+}
+
+/// Bits per character (Unicode needs 21) and per word id; word keys use a wider sentinel position, so
+/// word and character keys never collide.
+const CHAR_BITS: u32 = 21;
+const WORD_BITS: u32 = 40;
 
 /// F-score from [hyp, ref, match] triplets, one per order (sacrebleu's `_compute_f_score`).
 pub fn f_score(cfg: &ChrfConfig, stats: &[u64]) -> f64 {
@@ -150,7 +141,7 @@ pub fn f_score(cfg: &ChrfConfig, stats: &[u64]) -> f64 {
 }
 
 /// [hyp, ref, match] triplets per order of one segment against its best reference.
-pub fn segment_stats(cfg: &ChrfConfig, hyp: &str, refs: &[&str]) -> Vec<u64> {
+pub fn segment_stats(cfg: &ChrfConfig, hyp: &str, refs: &[&str], counts: &mut Counts) -> Vec<u64> {
     let (hyp, refs): (String, Vec<String>) = if cfg.lowercase {
         (
             hyp.to_lowercase(),
@@ -160,19 +151,29 @@ pub fn segment_stats(cfg: &ChrfConfig, hyp: &str, refs: &[&str]) -> Vec<u64> {
         (hyp.to_owned(), refs.iter().map(|r| r.to_string()).collect())
     };
     let mut interner = Interner::default();
-    let hyp_ngrams = all_ngrams(cfg, &hyp, &mut interner);
+    let h = symbols(cfg, &hyp, &mut interner);
     let mut best: (f64, Vec<u64>) = (-1.0, Vec::new());
     for r in &refs {
-        let ref_ngrams = all_ngrams(cfg, r, &mut interner);
-        let mut stats = Vec::with_capacity(3 * hyp_ngrams.len());
-        for (h, r) in hyp_ngrams.iter().zip(&ref_ngrams) {
-            let (mut hyp_count, mut matches) = (0u64, 0u64);
-            for_each_match(h, r, |_, hc, rc| {
-                hyp_count += u64::from(hc);
-                matches += u64::from(hc.min(rc));
-            });
-            let ref_count: u64 = r.iter().map(|x| u64::from(x.1)).sum();
-            stats.extend([if r.is_empty() { 0 } else { hyp_count }, ref_count, matches]);
+        let r = symbols(cfg, r, &mut interner);
+        counts.clear();
+        counts.add_all(&r.chars, cfg.char_order, CHAR_BITS);
+        counts.add_all(&r.words, cfg.word_order, WORD_BITS);
+        let mut matches = vec![0u64; cfg.char_order + cfg.word_order];
+        let (char_m, word_m) = matches.split_at_mut(cfg.char_order);
+        clipped_matches(&h.chars, counts, cfg.char_order, CHAR_BITS, char_m);
+        clipped_matches(&h.words, counts, cfg.word_order, WORD_BITS, word_m);
+        let orders = (1..=cfg.char_order).map(|n| (h.chars.len(), r.chars.len(), n));
+        let orders = orders.chain((1..=cfg.word_order).map(|n| (h.words.len(), r.words.len(), n)));
+        let mut stats = Vec::with_capacity(3 * matches.len());
+        for ((hyp_len, ref_len, n), m) in orders.zip(&matches) {
+            let ref_count = windows(ref_len, n);
+            // sacrebleu counts no hypothesis n-grams where the reference has none of that order.
+            let hyp_count = if ref_count == 0 {
+                0
+            } else {
+                windows(hyp_len, n)
+            };
+            stats.extend([hyp_count, ref_count, *m]);
         }
         let f = f_score(cfg, &stats);
         if f > best.0 {
@@ -187,9 +188,9 @@ pub fn corpus_chrf(cfg: &ChrfConfig, corpus: &Corpus) -> f64 {
     let order = cfg.char_order + cfg.word_order;
     let total = (0..corpus.hyps.len())
         .into_par_iter()
-        .map(|i| {
+        .map_init(Counts::default, |counts, i| {
             let refs: Vec<&str> = corpus.refs_of(i).collect();
-            segment_stats(cfg, &corpus.hyps[i], &refs)
+            segment_stats(cfg, &corpus.hyps[i], &refs, counts)
         })
         .reduce(
             || vec![0u64; 3 * order],
@@ -207,9 +208,9 @@ pub fn corpus_chrf(cfg: &ChrfConfig, corpus: &Corpus) -> f64 {
 pub fn sentence_chrf(cfg: &ChrfConfig, corpus: &Corpus) -> Vec<f64> {
     (0..corpus.hyps.len())
         .into_par_iter()
-        .map(|i| {
+        .map_init(Counts::default, |counts, i| {
             let refs: Vec<&str> = corpus.refs_of(i).collect();
-            f_score(cfg, &segment_stats(cfg, &corpus.hyps[i], &refs))
+            f_score(cfg, &segment_stats(cfg, &corpus.hyps[i], &refs, counts))
         })
         .collect()
 }
@@ -246,9 +247,9 @@ mod tests {
     #[test]
     fn identical_is_100_and_disjoint_is_0() {
         let cfg = ChrfConfig::default();
-        let s = segment_stats(&cfg, "the cat", &["the cat"]);
+        let s = segment_stats(&cfg, "the cat", &["the cat"], &mut Counts::default());
         assert!((f_score(&cfg, &s) - 100.0).abs() < 1e-9);
-        let s = segment_stats(&cfg, "xyz", &["abc"]);
+        let s = segment_stats(&cfg, "xyz", &["abc"], &mut Counts::default());
         assert_eq!(f_score(&cfg, &s), 0.0);
     }
 }

@@ -1,13 +1,24 @@
-//! Exact n-gram counting for one segment. Tokens are interned to small integers per segment and an
-//! n-gram of up to four tokens is packed into a `u128` key (order in the top bits, 31 bits per token),
-//! so counting is sorting integers, with no string allocation and no hash collisions.
+//! Exact n-gram matching for one segment. Tokens are interned to small integers per segment and an
+//! n-gram is packed into a `u128` key with a sentinel bit above it (so keys of different orders never
+//! meet), which makes counting hash-map work on integers with no string allocation and no collisions.
+//!
+//! Clipped matches, sum over n-grams g of min(hyp_g, ref_g), are counted by walking the hypothesis
+//! n-grams and consuming the reference's remaining count of each: no sorting, one map per segment.
 
 use rustc_hash::FxHashMap;
 
 /// Maps the distinct tokens of one segment (hypothesis and references) to `0..n`.
-#[derive(Default)]
 pub struct Interner<'a> {
     ids: FxHashMap<&'a str, u32>,
+}
+
+impl Default for Interner<'_> {
+    fn default() -> Self {
+        // Sized for a typical segment, so that small segments never rehash.
+        Interner {
+            ids: FxHashMap::with_capacity_and_hasher(128, Default::default()),
+        }
+    }
 }
 
 impl<'a> Interner<'a> {
@@ -22,81 +33,77 @@ impl<'a> Interner<'a> {
     }
 }
 
-/// Sorted (key, count) pairs of every n-gram of order `1..=max_order` of `ids`.
-///
-/// # Panics
-/// If `max_order > 4`.
-pub fn count(ids: &[u32], max_order: usize) -> Vec<(u128, u32)> {
-    assert!(max_order <= 4, "n-gram keys hold at most four tokens");
-    let mut keys: Vec<u128> = Vec::with_capacity(ids.len() * max_order);
-    for n in 1..=max_order {
-        for window in ids.windows(n) {
-            let mut key = (n as u128) << 124;
-            for (k, &id) in window.iter().enumerate() {
-                key |= u128::from(id) << (31 * k);
+/// The key of an n-gram of symbols of `bits` bits each: the symbols packed, then a sentinel 1 above
+/// them. `n * bits` must be below 127.
+pub fn key(symbols: &[u32], bits: u32) -> u128 {
+    let mut k = 1u128;
+    for &s in symbols {
+        k = (k << bits) | u128::from(s);
+    }
+    k
+}
+
+/// Reference n-gram counts, reusable across segments.
+#[derive(Default)]
+pub struct Counts {
+    map: FxHashMap<u128, u32>,
+}
+
+impl Counts {
+    /// Forgets all counts, keeping the memory.
+    pub fn clear(&mut self) {
+        self.map.clear();
+    }
+
+    /// Counts every n-gram of order `1..=max_order` of `symbols`.
+    pub fn add_all(&mut self, symbols: &[u32], max_order: usize, bits: u32) {
+        for n in 1..=max_order {
+            for w in symbols.windows(n) {
+                *self.map.entry(key(w, bits)).or_insert(0) += 1;
             }
-            keys.push(key);
         }
     }
-    runs(keys)
-}
 
-/// Sorts keys and counts equal runs.
-pub fn runs(mut keys: Vec<u128>) -> Vec<(u128, u32)> {
-    keys.sort_unstable();
-    let mut out: Vec<(u128, u32)> = Vec::with_capacity(keys.len());
-    for k in keys {
-        match out.last_mut() {
-            Some((last, c)) if *last == k => *c += 1,
-            _ => out.push((k, 1)),
+    /// Raises each count to at least the count in `other` (the clipping count over several references).
+    pub fn max_with(&mut self, other: &Counts) {
+        for (&k, &c) in &other.map {
+            let e = self.map.entry(k).or_insert(0);
+            *e = (*e).max(c);
         }
     }
-    out
-}
 
-/// The order (1..=4) of an n-gram key made by [`count`].
-pub fn order(key: u128) -> usize {
-    (key >> 124) as usize
-}
-
-/// Merges sorted count lists keeping the maximum count of each key.
-pub fn max_merge(a: &[(u128, u32)], b: &[(u128, u32)]) -> Vec<(u128, u32)> {
-    let mut out = Vec::with_capacity(a.len().max(b.len()));
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() || j < b.len() {
-        if j == b.len() || (i < a.len() && a[i].0 < b[j].0) {
-            out.push(a[i]);
-            i += 1;
-        } else if i == a.len() || b[j].0 < a[i].0 {
-            out.push(b[j]);
-            j += 1;
-        } else {
-            out.push((a[i].0, a[i].1.max(b[j].1)));
-            i += 1;
-            j += 1;
+    /// Consumes one occurrence of `key` if any is left; says whether it did.
+    pub fn take(&mut self, key: u128) -> bool {
+        match self.map.get_mut(&key) {
+            Some(c) if *c > 0 => {
+                *c -= 1;
+                true
+            }
+            _ => false,
         }
     }
-    out
 }
 
-/// Calls `f(key, hyp_count, ref_count)` for every key of `hyp`; `ref_count` is 0 where `refs` lacks it.
-pub fn for_each_match(
-    hyp: &[(u128, u32)],
-    refs: &[(u128, u32)],
-    mut f: impl FnMut(u128, u32, u32),
+/// Clipped matches per order (index n-1) of the n-grams of `symbols` against `refs`, which it consumes.
+pub fn clipped_matches(
+    symbols: &[u32],
+    refs: &mut Counts,
+    max_order: usize,
+    bits: u32,
+    matches: &mut [u64],
 ) {
-    let mut j = 0;
-    for &(key, c) in hyp {
-        while j < refs.len() && refs[j].0 < key {
-            j += 1;
+    for n in 1..=max_order {
+        for w in symbols.windows(n) {
+            if refs.take(key(w, bits)) {
+                matches[n - 1] += 1;
+            }
         }
-        let r = if j < refs.len() && refs[j].0 == key {
-            refs[j].1
-        } else {
-            0
-        };
-        f(key, c, r);
     }
+}
+
+/// Number of n-grams of order n in a sequence of `len` symbols.
+pub fn windows(len: usize, n: usize) -> u64 {
+    (len + 1).saturating_sub(n) as u64
 }
 
 #[cfg(test)]
@@ -104,23 +111,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counts_and_merges() {
+    fn clipping_counts_min_of_hyp_and_ref() {
         let mut interner = Interner::default();
-        let ids = interner.ids("a b a b".split(' '));
-        let c = count(&ids, 2);
-        let unigrams: Vec<u32> = c
-            .iter()
-            .filter(|(k, _)| order(*k) == 1)
-            .map(|x| x.1)
-            .collect();
-        let bigrams: Vec<u32> = c
-            .iter()
-            .filter(|(k, _)| order(*k) == 2)
-            .map(|x| x.1)
-            .collect();
-        assert_eq!(unigrams, [2, 2]);
-        assert_eq!(bigrams.iter().sum::<u32>(), 3); // ab, ba, ab
-        let m = max_merge(&[(1, 2), (3, 1)], &[(1, 1), (2, 5)]);
-        assert_eq!(m, [(1, 2), (2, 5), (3, 1)]);
+        let hyp = interner.ids("the the the cat".split(' '));
+        let r = interner.ids("the cat the mat".split(' '));
+        let mut refs = Counts::default();
+        refs.add_all(&r, 2, 31);
+        let mut m = [0u64; 2];
+        clipped_matches(&hyp, &mut refs, 2, 31, &mut m);
+        // unigrams: the x min(3,2) + cat x 1 = 3; bigrams: "the cat" 1 ("the the" not in ref)
+        assert_eq!(m, [3, 1]);
+        assert_eq!(windows(4, 2), 3);
+        assert_eq!(windows(1, 4), 0);
+        assert_ne!(key(&[0], 21), key(&[0, 0], 21));
     }
 }

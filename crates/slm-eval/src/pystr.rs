@@ -7,9 +7,41 @@ pub fn is_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
-/// Python's `s.split()`: runs of whitespace separate, no empty pieces.
+/// Python's `s.split()`: runs of whitespace separate, no empty pieces. ASCII bytes are classified
+/// directly; only multi-byte characters are decoded.
 pub fn split(s: &str) -> impl Iterator<Item = &str> {
-    s.split(is_space).filter(|t| !t.is_empty())
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        let space_at = |i: usize| -> (bool, usize) {
+            let b = bytes[i];
+            if b < 0x80 {
+                (matches!(b, b' ' | b'\t'..=b'\r' | 0x1c..=0x1f), 1)
+            } else {
+                let c = s[i..].chars().next().expect("i is a char boundary");
+                (is_space(c), c.len_utf8())
+            }
+        };
+        while i < bytes.len() {
+            let (space, len) = space_at(i);
+            if !space {
+                break;
+            }
+            i += len;
+        }
+        if i >= bytes.len() {
+            return None;
+        }
+        let start = i;
+        while i < bytes.len() {
+            let (space, len) = space_at(i);
+            if space {
+                break;
+            }
+            i += len;
+        }
+        Some(&s[start..i])
+    })
 }
 
 /// Python's `s.rstrip()`.
@@ -40,6 +72,11 @@ mod tests {
         );
         assert!(!is_space('\u{200b}'));
         assert_eq!(split(" a\u{1c}b\t c ").collect::<Vec<_>>(), ["a", "b", "c"]);
+        assert_eq!(
+            split("é\u{a0}ü\u{3000}\u{200b}x").collect::<Vec<_>>(),
+            ["é", "ü", "\u{200b}x"]
+        );
+        assert_eq!(split("").count(), 0);
         assert_eq!(rstrip("x \u{1e}\r\n"), "x");
     }
 }

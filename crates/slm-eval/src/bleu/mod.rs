@@ -7,7 +7,7 @@ pub use tokenize::Tokenizer;
 
 use rayon::prelude::*;
 
-use crate::ngrams::{Interner, count, for_each_match, max_merge, order};
+use crate::ngrams::{Counts, Interner, clipped_matches, windows};
 use crate::pystr;
 use crate::segments::Corpus;
 
@@ -120,12 +120,11 @@ pub struct BleuScore {
 }
 
 fn preprocess(cfg: &BleuConfig, s: &str) -> String {
-    let s = if cfg.lowercase {
-        s.to_lowercase()
+    if cfg.lowercase {
+        cfg.tokenizer.spaced(pystr::rstrip(&s.to_lowercase()))
     } else {
-        s.to_owned()
-    };
-    cfg.tokenizer.apply(pystr::rstrip(&s))
+        cfg.tokenizer.spaced(pystr::rstrip(s))
+    }
 }
 
 /// sacrebleu's closest reference length: the smallest difference, ties to the shorter reference.
@@ -141,29 +140,55 @@ fn closest_ref_len(hyp_len: u64, ref_lens: &[u64]) -> u64 {
     best.map_or(0, |b| b.1)
 }
 
+/// Reference n-gram counts reused from segment to segment by one thread.
+#[derive(Default)]
+pub struct Scratch {
+    refs: Counts,
+    one: Counts,
+}
+
+/// Bits per token id in an n-gram key: four ids and the sentinel fit in 128 bits.
+const ID_BITS: u32 = 31;
+
 /// The statistics of one hypothesis against its references.
-pub fn segment_stats(cfg: &BleuConfig, hyp: &str, refs: &[&str]) -> BleuStats {
+pub fn segment_stats(
+    cfg: &BleuConfig,
+    hyp: &str,
+    refs: &[&str],
+    scratch: &mut Scratch,
+) -> BleuStats {
     let hyp = preprocess(cfg, hyp);
     let refs: Vec<String> = refs.iter().map(|r| preprocess(cfg, r)).collect();
     let mut interner = Interner::default();
     let hyp_ids = interner.ids(pystr::split(&hyp));
     let mut ref_lens = Vec::with_capacity(refs.len());
-    let mut ref_counts: Vec<(u128, u32)> = Vec::new();
-    for r in &refs {
+    scratch.refs.clear();
+    for (i, r) in refs.iter().enumerate() {
         let ids = interner.ids(pystr::split(r));
         ref_lens.push(ids.len() as u64);
-        ref_counts = max_merge(&ref_counts, &count(&ids, MAX_ORDER));
+        if i == 0 {
+            scratch.refs.add_all(&ids, MAX_ORDER, ID_BITS);
+        } else {
+            scratch.one.clear();
+            scratch.one.add_all(&ids, MAX_ORDER, ID_BITS);
+            scratch.refs.max_with(&scratch.one);
+        }
     }
     let mut stats = BleuStats {
         sys_len: hyp_ids.len() as u64,
         ref_len: closest_ref_len(hyp_ids.len() as u64, &ref_lens),
         ..BleuStats::default()
     };
-    for_each_match(&count(&hyp_ids, MAX_ORDER), &ref_counts, |key, h, r| {
-        let n = order(key) - 1;
-        stats.total[n] += u64::from(h);
-        stats.correct[n] += u64::from(h.min(r));
-    });
+    for n in 1..=MAX_ORDER {
+        stats.total[n - 1] = windows(hyp_ids.len(), n);
+    }
+    clipped_matches(
+        &hyp_ids,
+        &mut scratch.refs,
+        MAX_ORDER,
+        ID_BITS,
+        &mut stats.correct,
+    );
     stats
 }
 
@@ -238,9 +263,9 @@ pub fn compute(cfg: &BleuConfig, s: &BleuStats) -> BleuScore {
 pub fn corpus_stats(cfg: &BleuConfig, corpus: &Corpus) -> Vec<BleuStats> {
     (0..corpus.hyps.len())
         .into_par_iter()
-        .map(|i| {
+        .map_init(Scratch::default, |scratch, i| {
             let refs: Vec<&str> = corpus.refs_of(i).collect();
-            segment_stats(cfg, &corpus.hyps[i], &refs)
+            segment_stats(cfg, &corpus.hyps[i], &refs, scratch)
         })
         .collect()
 }
@@ -301,6 +326,7 @@ mod tests {
             &BleuConfig::default(),
             "the cat sat on the mat",
             &["the cat sat on the mat"],
+            &mut Scratch::default(),
         );
         let b = compute(&BleuConfig::default(), &s);
         assert!((b.score - 100.0).abs() < 1e-9);

@@ -17,7 +17,9 @@ use std::collections::HashMap;
 
 use rayon::prelude::*;
 
-use crate::ngrams::{Interner, runs};
+use rustc_hash::FxHashMap;
+
+use crate::ngrams::Interner;
 
 /// A ROUGE variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -164,45 +166,22 @@ impl<'c> Tokenize<'c> {
 }
 
 fn ngram_score(target: &[u32], prediction: &[u32], n: usize) -> Prf {
-    let grams = |ids: &[u32]| -> Vec<(u128, u32)> {
-        runs(
-            ids.windows(n)
-                .map(|w| w.iter().fold(0u128, |k, &id| (k << 32) | u128::from(id)))
-                .collect(),
-        )
-    };
-    let (t, p) = if n <= 4 {
-        (grams(target), grams(prediction))
-    } else {
-        // Longer n-grams do not fit a u128 key: compare the windows themselves.
-        let mut t: Vec<&[u32]> = target.windows(n).collect();
-        let mut p: Vec<&[u32]> = prediction.windows(n).collect();
-        t.sort_unstable();
-        p.sort_unstable();
-        let (tn, pn) = (t.len().max(1), p.len().max(1));
-        let mut inter = 0usize;
-        let (mut i, mut j) = (0, 0);
-        while i < t.len() && j < p.len() {
-            match t[i].cmp(p[j]) {
-                std::cmp::Ordering::Less => i += 1,
-                std::cmp::Ordering::Greater => j += 1,
-                std::cmp::Ordering::Equal => {
-                    inter += 1;
-                    i += 1;
-                    j += 1;
-                }
-            }
-        }
-        return Prf::new(inter as f64 / pn as f64, inter as f64 / tn as f64);
-    };
+    let mut counts: FxHashMap<&[u32], u32> = FxHashMap::default();
+    for w in target.windows(n) {
+        *counts.entry(w).or_insert(0) += 1;
+    }
     let mut inter = 0u64;
-    crate::ngrams::for_each_match(&t, &p, |_, tc, pc| inter += u64::from(tc.min(pc)));
-    let t_total: u64 = t.iter().map(|x| u64::from(x.1)).sum();
-    let p_total: u64 = p.iter().map(|x| u64::from(x.1)).sum();
-    Prf::new(
-        inter as f64 / p_total.max(1) as f64,
-        inter as f64 / t_total.max(1) as f64,
-    )
+    for w in prediction.windows(n) {
+        if let Some(c) = counts.get_mut(w)
+            && *c > 0
+        {
+            *c -= 1;
+            inter += 1;
+        }
+    }
+    let t_total = target.windows(n).count().max(1);
+    let p_total = prediction.windows(n).count().max(1);
+    Prf::new(inter as f64 / p_total as f64, inter as f64 / t_total as f64)
 }
 
 fn lcs_score(target: &[u32], prediction: &[u32]) -> Prf {
