@@ -360,7 +360,8 @@ mod tests {
                 text.push(alphabet[(seed % alphabet.len() as u64) as usize]);
             }
             let src = text.as_bytes();
-            let rules: [fn(u8, u8, &mut Vec<u8>) -> bool; 2] = [
+            type Rule = fn(u8, u8, &mut Vec<u8>) -> bool;
+            let rules: [Rule; 2] = [
                 |x, y, out| {
                     let hit = !x.is_ascii_digit() && (y == b'.' || y == b',');
                     if hit {
