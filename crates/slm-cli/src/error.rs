@@ -10,6 +10,9 @@ pub enum CliError {
     /// Bad input or options found by slm-eval.
     #[error(transparent)]
     Eval(#[from] slm_eval::EvalError),
+    /// A model that cannot be read or written (slm-model).
+    #[error(transparent)]
+    Model(#[from] slm_model::ModelError),
     /// A usage mistake found by the CLI itself.
     #[error("{0}")]
     Usage(String),

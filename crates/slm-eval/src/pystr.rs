@@ -7,38 +7,64 @@ pub fn is_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
-/// Python's `s.split()`: runs of whitespace separate, no empty pieces. ASCII bytes are classified
-/// directly; only multi-byte characters are decoded.
+/// Byte classes for [`split`]: 1 = an ASCII space, 2 = the lead byte of a possible non-ASCII space
+/// (U+0085, U+00A0, U+1680, U+2000..U+200A, U+2028, U+2029, U+202F, U+205F, U+3000), 0 = no space.
+const SPACE_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let ascii: [u8; 10] = [
+        b' ', b'\t', b'\n', 0x0b, 0x0c, b'\r', 0x1c, 0x1d, 0x1e, 0x1f,
+    ];
+    let mut i = 0;
+    while i < ascii.len() {
+        t[ascii[i] as usize] = 1;
+        i += 1;
+    }
+    t[0xc2] = 2;
+    t[0xe1] = 2;
+    t[0xe2] = 2;
+    t[0xe3] = 2;
+    t
+};
+
+/// The byte length of the Python whitespace character at `bytes[i]`, or 0 if there is none.
+fn space_len(s: &str, i: usize) -> usize {
+    match SPACE_CLASS[s.as_bytes()[i] as usize] {
+        0 => 0,
+        1 => 1,
+        _ => s[i..]
+            .chars()
+            .next()
+            .filter(|&c| is_space(c))
+            .map_or(0, char::len_utf8),
+    }
+}
+
+/// Python's `s.split()`: runs of whitespace separate, no empty pieces. Bytes are classified through a
+/// table; only the four lead bytes that can start a non-ASCII space are decoded.
 pub fn split(s: &str) -> impl Iterator<Item = &str> {
     let bytes = s.as_bytes();
     let mut i = 0;
     std::iter::from_fn(move || {
-        let space_at = |i: usize| -> (bool, usize) {
-            let b = bytes[i];
-            if b < 0x80 {
-                (matches!(b, b' ' | b'\t'..=b'\r' | 0x1c..=0x1f), 1)
-            } else {
-                let c = s[i..].chars().next().expect("i is a char boundary");
-                (is_space(c), c.len_utf8())
-            }
-        };
         while i < bytes.len() {
-            let (space, len) = space_at(i);
-            if !space {
-                break;
+            match space_len(s, i) {
+                0 => break,
+                len => i += len,
             }
-            i += len;
         }
         if i >= bytes.len() {
             return None;
         }
         let start = i;
-        while i < bytes.len() {
-            let (space, len) = space_at(i);
-            if space {
+        loop {
+            // Jump to the next byte that may start a space, then check it.
+            i += bytes[i..]
+                .iter()
+                .position(|&b| SPACE_CLASS[b as usize] != 0)
+                .unwrap_or(bytes.len() - i);
+            if i >= bytes.len() || space_len(s, i) > 0 {
                 break;
             }
-            i += len;
+            i += 1;
         }
         Some(&s[start..i])
     })

@@ -2,6 +2,7 @@
 
 mod augment;
 mod eval;
+mod import;
 mod normalize;
 mod split;
 mod tokenizer;
@@ -22,6 +23,7 @@ pub enum Command {
     Normalize(normalize::Args),
     Tokenizer(tokenizer::Args),
     Eval(Box<eval::Args>),
+    Import(import::Args),
 }
 
 /// Runs one command.
@@ -33,5 +35,6 @@ pub fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::Normalize(args) => normalize::run(args),
         Command::Tokenizer(args) => tokenizer::run(args),
         Command::Eval(args) => eval::run(*args),
+        Command::Import(args) => import::run(args),
     }
 }

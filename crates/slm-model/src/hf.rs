@@ -1,0 +1,362 @@
+//! The Hugging Face model directory, written from a GGUF file: `config.json` (HF keys), `model.safetensors`
+//! (HF tensor names, f32), `tokenizer.json`, `tokenizer_config.json` (special tokens and chat template),
+//! `generation_config.json`, and `slm.json` (where the weights came from). The directory is assembled
+//! under a temporary name beside the target and renamed into place, so a failure leaves nothing behind.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use crate::error::{ModelError, Result};
+use crate::gguf::{Gguf, TensorInfo, Value, to_hf_tokenizer};
+
+/// What an import wrote.
+#[derive(Debug, Clone)]
+pub struct ImportSummary {
+    /// The model directory.
+    pub out: PathBuf,
+    /// The HF architecture (`LlamaForCausalLM`).
+    pub architecture: String,
+    /// Number of parameters.
+    pub parameters: u64,
+    /// Tensors written.
+    pub tensors: usize,
+}
+
+/// Llama hyper-parameters read from GGUF metadata.
+struct LlamaDims {
+    layers: u64,
+    hidden: u64,
+    ffn: u64,
+    heads: u64,
+    kv_heads: u64,
+    context: u64,
+    rope_theta: f64,
+    rms_eps: f64,
+    vocab: u64,
+}
+
+fn llama_dims(g: &Gguf) -> Result<LlamaDims> {
+    let int = |key: &str| {
+        g.require(key)?
+            .as_u64()
+            .ok_or_else(|| ModelError::format(g.path(), format!("`{key}` must be an integer")))
+    };
+    // GGUF stores these as f32; print them as the shortest decimal that is that f32 (1e-5, not 9.99e-6).
+    let float = |key: &str, default: f64| {
+        let x = g.get(key).and_then(Value::as_f64).unwrap_or(default) as f32;
+        x.to_string()
+            .parse::<f64>()
+            .expect("a float prints as a float")
+    };
+    let heads = int("llama.attention.head_count")?;
+    let vocab = match g.get("llama.vocab_size").and_then(Value::as_u64) {
+        Some(v) => v,
+        None => g
+            .require("tokenizer.ggml.tokens")?
+            .as_array()
+            .map_or(0, |a| a.len() as u64),
+    };
+    Ok(LlamaDims {
+        layers: int("llama.block_count")?,
+        hidden: int("llama.embedding_length")?,
+        ffn: int("llama.feed_forward_length")?,
+        heads,
+        kv_heads: g
+            .get("llama.attention.head_count_kv")
+            .and_then(Value::as_u64)
+            .unwrap_or(heads),
+        context: int("llama.context_length")?,
+        rope_theta: float("llama.rope.freq_base", 10_000.0),
+        rms_eps: float("llama.attention.layer_norm_rms_epsilon", 1e-5),
+        vocab,
+    })
+}
+
+/// The HF name of a llama.cpp tensor, and the number of heads to un-permute its rows by (q and k).
+fn hf_name(name: &str, d: &LlamaDims) -> Option<(String, Option<u64>)> {
+    let fixed = match name {
+        "token_embd.weight" => Some("model.embed_tokens.weight"),
+        "output_norm.weight" => Some("model.norm.weight"),
+        "output.weight" => Some("lm_head.weight"),
+        _ => None,
+    };
+    if let Some(n) = fixed {
+        return Some((n.to_owned(), None));
+    }
+    let rest = name.strip_prefix("blk.")?;
+    let (layer, part) = rest.split_once('.')?;
+    let layer: u64 = layer.parse().ok()?;
+    let (hf, heads) = match part {
+        "attn_norm.weight" => ("input_layernorm.weight", None),
+        "ffn_norm.weight" => ("post_attention_layernorm.weight", None),
+        "attn_q.weight" => ("self_attn.q_proj.weight", Some(d.heads)),
+        "attn_k.weight" => ("self_attn.k_proj.weight", Some(d.kv_heads)),
+        "attn_v.weight" => ("self_attn.v_proj.weight", None),
+        "attn_output.weight" => ("self_attn.o_proj.weight", None),
+        "ffn_gate.weight" => ("mlp.gate_proj.weight", None),
+        "ffn_up.weight" => ("mlp.up_proj.weight", None),
+        "ffn_down.weight" => ("mlp.down_proj.weight", None),
+        _ => return None,
+    };
+    Some((format!("model.layers.{layer}.{hf}"), heads))
+}
+
+/// Undoes llama.cpp's reordering of q/k projection rows (its converter interleaves the two rotary
+/// halves of each head): GGUF row `h·hd + 2i + j` is HF row `h·hd + j·hd/2 + i`.
+fn unpermute(data: &[f32], rows: usize, cols: usize, heads: usize) -> Vec<f32> {
+    let hd = rows / heads;
+    let half = hd / 2;
+    let mut out = vec![0.0; data.len()];
+    for h in 0..heads {
+        for i in 0..half {
+            for j in 0..2 {
+                let src = h * hd + 2 * i + j;
+                let dst = h * hd + j * half + i;
+                out[dst * cols..(dst + 1) * cols]
+                    .copy_from_slice(&data[src * cols..(src + 1) * cols]);
+            }
+        }
+    }
+    out
+}
+
+fn write_json(dir: &Path, name: &str, value: &serde_json::Value) -> Result<()> {
+    let path = dir.join(name);
+    let text = serde_json::to_string_pretty(value).expect("JSON serializes") + "\n";
+    std::fs::write(&path, text).map_err(|e| ModelError::Io { path, source: e })
+}
+
+/// Converts a GGUF llama model into an HF model directory at `out`.
+///
+/// # Errors
+/// An unsupported architecture, tensor type or tokenizer; a missing metadata key; an unknown tensor; an
+/// existing `out` (unless `overwrite`); a write failure. Nothing is left at `out` on error.
+pub fn import_gguf(src: &Path, out: &Path, overwrite: bool) -> Result<ImportSummary> {
+    if out.exists() && !overwrite {
+        return Err(ModelError::Data(slm_data::DataError::Output {
+            path: out.to_owned(),
+            problem: "already exists; pass --force to replace it".into(),
+        }));
+    }
+    let g = Gguf::open(src)?;
+    let arch = g
+        .require("general.architecture")?
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    if arch != "llama" {
+        return Err(ModelError::Unsupported {
+            path: src.to_owned(),
+            what: format!("architecture `{arch}`"),
+            supported: "slm imports GGUF files of the llama architecture (Llama, SmolLM, TinyLlama, Mistral)".into(),
+        });
+    }
+    let d = llama_dims(&g)?;
+    let tokenizer = to_hf_tokenizer(&g)?;
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| ModelError::Io {
+        path: parent.to_owned(),
+        source: e,
+    })?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".slm-import-")
+        .tempdir_in(parent)
+        .map_err(|e| ModelError::Io {
+            path: parent.to_owned(),
+            source: e,
+        })?;
+
+    let mut tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)> = BTreeMap::new();
+    let mut parameters = 0u64;
+    for t in &g.tensors {
+        let (name, heads) = hf_name(&t.name, &d).ok_or_else(|| ModelError::Unsupported {
+            path: src.to_owned(),
+            what: format!("tensor `{}`", t.name),
+            supported:
+                "slm maps llama tensors (token_embd, output_norm, output, blk.N.{attn,ffn}_*)"
+                    .into(),
+        })?;
+        let shape = t.shape();
+        let mut data = g.to_f32(t)?;
+        if let Some(heads) = heads {
+            data = unpermute(
+                &data,
+                shape[0],
+                shape.get(1).copied().unwrap_or(1),
+                heads as usize,
+            );
+        }
+        parameters += t.len();
+        tensors.insert(name, (shape, data));
+    }
+    check_complete(src, &d, &g.tensors)?;
+    let tied = !tensors.contains_key("lm_head.weight");
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
+        .iter()
+        .map(|(name, (shape, data))| {
+            let bytes: &[u8] = bytemuck_f32(data);
+            let view =
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
+                    .expect("shape matches the data");
+            (name.clone(), view)
+        })
+        .collect();
+    let st_path = tmp.path().join("model.safetensors");
+    let mut meta = std::collections::HashMap::new();
+    meta.insert("format".to_owned(), "pt".to_owned());
+    safetensors::serialize_to_file(views, Some(meta), &st_path)
+        .map_err(|e| ModelError::format(&st_path, format!("cannot write safetensors: {e}")))?;
+
+    let id = |key: &str| g.get(key).and_then(Value::as_u64);
+    let token = |key: &str| id(key).and_then(|i| tokenizer.id_to_token(i as u32));
+    let (bos, eos, pad) = (
+        id("tokenizer.ggml.bos_token_id"),
+        id("tokenizer.ggml.eos_token_id"),
+        id("tokenizer.ggml.padding_token_id"),
+    );
+    write_json(
+        tmp.path(),
+        "config.json",
+        &json!({
+            "architectures": ["LlamaForCausalLM"],
+            "model_type": "llama",
+            "hidden_size": d.hidden,
+            "intermediate_size": d.ffn,
+            "num_hidden_layers": d.layers,
+            "num_attention_heads": d.heads,
+            "num_key_value_heads": d.kv_heads,
+            "head_dim": d.hidden / d.heads,
+            "hidden_act": "silu",
+            "max_position_embeddings": d.context,
+            "rms_norm_eps": d.rms_eps,
+            "rope_theta": d.rope_theta,
+            "vocab_size": d.vocab,
+            "tie_word_embeddings": tied,
+            "attention_bias": false,
+            "mlp_bias": false,
+            "bos_token_id": bos,
+            "eos_token_id": eos,
+            "pad_token_id": pad,
+            "torch_dtype": "float32",
+        }),
+    )?;
+    write_json(
+        tmp.path(),
+        "generation_config.json",
+        &json!({"bos_token_id": bos, "eos_token_id": eos, "pad_token_id": pad}),
+    )?;
+    let chat_template = g.get("tokenizer.chat_template").and_then(Value::as_str);
+    write_json(
+        tmp.path(),
+        "tokenizer_config.json",
+        &json!({
+            "tokenizer_class": "PreTrainedTokenizerFast",
+            "bos_token": token("tokenizer.ggml.bos_token_id"),
+            "eos_token": token("tokenizer.ggml.eos_token_id"),
+            "pad_token": token("tokenizer.ggml.padding_token_id"),
+            "unk_token": token("tokenizer.ggml.unknown_token_id"),
+            "add_bos_token": g.get("tokenizer.ggml.add_bos_token") == Some(&Value::Bool(true)),
+            "model_max_length": d.context,
+            "chat_template": chat_template,
+        }),
+    )?;
+    write_json(
+        tmp.path(),
+        "slm.json",
+        &json!({
+            "source": {"format": "gguf", "file": src.file_name().map(|n| n.to_string_lossy().into_owned()),
+                       "name": g.get("general.name").and_then(Value::as_str), "gguf_version": g.version},
+            "chat_template": chat_template,
+        }),
+    )?;
+    let tok_path = tmp.path().join("tokenizer.json");
+    tokenizer
+        .save(&tok_path, true)
+        .map_err(|e| ModelError::format(&tok_path, format!("cannot write the tokenizer: {e}")))?;
+
+    // Temporary directories and the files safetensors creates are private; a model directory is not.
+    #[cfg(unix)]
+    for (path, mode) in [(tmp.path().to_owned(), 0o755), (st_path.clone(), 0o644)] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| ModelError::Io { path, source: e })?;
+    }
+    if out.exists() {
+        std::fs::remove_dir_all(out).map_err(|e| ModelError::Io {
+            path: out.to_owned(),
+            source: e,
+        })?;
+    }
+    let kept = tmp.keep();
+    std::fs::rename(&kept, out).map_err(|e| ModelError::Io {
+        path: out.to_owned(),
+        source: e,
+    })?;
+    Ok(ImportSummary {
+        out: out.to_owned(),
+        architecture: "LlamaForCausalLM".into(),
+        parameters,
+        tensors: tensors.len(),
+    })
+}
+
+/// Every layer must have its nine tensors, and the embedding must be there.
+fn check_complete(src: &Path, d: &LlamaDims, tensors: &[TensorInfo]) -> Result<()> {
+    let names: std::collections::HashSet<&str> = tensors.iter().map(|t| t.name.as_str()).collect();
+    let mut needed = vec![
+        "token_embd.weight".to_owned(),
+        "output_norm.weight".to_owned(),
+    ];
+    for l in 0..d.layers {
+        for part in [
+            "attn_norm",
+            "ffn_norm",
+            "attn_q",
+            "attn_k",
+            "attn_v",
+            "attn_output",
+            "ffn_gate",
+            "ffn_up",
+            "ffn_down",
+        ] {
+            needed.push(format!("blk.{l}.{part}.weight"));
+        }
+    }
+    match needed.iter().find(|n| !names.contains(n.as_str())) {
+        Some(missing) => Err(ModelError::format(
+            src,
+            format!("tensor `{missing}` is missing"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The bytes of an f32 slice (little-endian machines only, as safetensors stores little-endian).
+fn bytemuck_f32(data: &[f32]) -> &[u8] {
+    const {
+        assert!(
+            cfg!(target_endian = "little"),
+            "safetensors stores little-endian data"
+        )
+    };
+    // SAFETY: f32 has no padding and any byte pattern is a valid u8; the length covers the same memory.
+    unsafe { std::slice::from_raw_parts(data.as_ptr().cast::<u8>(), std::mem::size_of_val(data)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unpermute_inverts_llama_cpp_permutation() {
+        // 2 heads of head_dim 4, 1 column: HF rows 0..8; llama.cpp order per head is [0, 2, 1, 3].
+        let hf: Vec<f32> = (0..8).map(|x| x as f32).collect();
+        let gguf = vec![0.0, 2.0, 1.0, 3.0, 4.0, 6.0, 5.0, 7.0];
+        assert_eq!(unpermute(&gguf, 8, 1, 2), hf);
+    }
+}
