@@ -290,3 +290,39 @@ fn tokenizer_train_and_encode_compose() {
     ]);
     assert_bad_input(&o, &["broken.json", "tokenizer"]);
 }
+
+#[test]
+fn tokenizer_trains_on_a_jsonl_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sms.json");
+    let data = dataset("sms_spam/sms_spam.jsonl");
+    let o = slm(&[
+        "tokenizer",
+        "train",
+        data.to_str().unwrap(),
+        "--field",
+        "text",
+        "--vocab-size",
+        "600",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let tok: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let vocab = tok["model"]["vocab"].as_object().unwrap();
+    assert!(
+        !vocab.keys().any(|k| k.contains("\"label\"")),
+        "JSON syntax leaked into the vocabulary"
+    );
+    let o = slm(&[
+        "tokenizer",
+        "train",
+        data.to_str().unwrap(),
+        "--field",
+        "body",
+        "--out",
+        dir.path().join("x.json").to_str().unwrap(),
+    ]);
+    assert_bad_input(&o, &["sms_spam.jsonl:1", "`body`"]);
+}

@@ -22,23 +22,30 @@ fn spam_share(path: &std::path::Path) -> f64 {
     c["spam"] as f64 / (c["spam"] + c["ham"]) as f64
 }
 
+/// Splits SMS Spam stratified by label into `out`, with `extra` flags; returns the JSON summary.
+fn split_sms(out: &std::path::Path, extra: &[&str]) -> serde_json::Value {
+    let data = dataset("sms_spam/sms_spam.jsonl");
+    let mut args = vec![
+        "split",
+        data.to_str().unwrap(),
+        "--stratify",
+        "label",
+        "--out-dir",
+        out.to_str().unwrap(),
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let o = slm(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    json(&o)
+}
+
 #[test]
 fn sms_spam_stratified_split_keeps_866_134_on_both_sides() {
     let dir = tempfile::tempdir().unwrap();
     let data = dataset("sms_spam/sms_spam.jsonl");
     let out = dir.path().join("s");
-    let o = slm(&[
-        "split",
-        data.to_str().unwrap(),
-        "--stratify",
-        "label",
-        "--no-dedup",
-        "--out-dir",
-        out.to_str().unwrap(),
-        "--json",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let j = json(&o);
+    let j = split_sms(&out, &["--no-dedup"]);
     assert_eq!(
         j["train"].as_u64().unwrap() + j["val"].as_u64().unwrap(),
         5574
@@ -75,20 +82,9 @@ fn sms_spam_stratified_split_keeps_866_134_on_both_sides() {
 #[test]
 fn default_dedup_removes_exact_duplicates_and_keeps_balance() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dataset("sms_spam/sms_spam.jsonl");
     let run = |name: &str| {
         let out = dir.path().join(name);
-        let o = slm(&[
-            "split",
-            data.to_str().unwrap(),
-            "--stratify",
-            "label",
-            "--out-dir",
-            out.to_str().unwrap(),
-            "--json",
-        ]);
-        assert!(o.status.success(), "{}", stderr(&o));
-        (json(&o), out)
+        (split_sms(&out, &[]), out)
     };
     let (j, out) = run("a");
     assert_eq!(j["duplicates_removed"], 415);

@@ -33,6 +33,8 @@ pub struct TrainOptions {
     pub kind: Kind,
     /// Target vocabulary size, special tokens included (BPE only; char uses every character seen).
     pub vocab_size: usize,
+    /// The field that holds the text in JSONL/CSV/TSV inputs (plain text files are used whole).
+    pub field: String,
     /// Output tokenizer.json.
     pub out: PathBuf,
     /// Replace an existing output.
@@ -59,9 +61,21 @@ pub fn train(files: &[PathBuf], opts: &TrainOptions) -> Result<usize> {
         std::fs::metadata(f).map_err(|e| DataError::io(f, e))?;
     }
     let out = crate::records::AtomicFile::create(&opts.out, opts.overwrite)?;
+    // Records' text fields are gathered into temporary text files, one record per line.
+    let mut texts = Vec::new();
+    let mut paths = Vec::new();
+    for f in files {
+        if crate::records::Format::from_path(f) == crate::records::Format::Text {
+            paths.push(f.clone());
+        } else {
+            let t = field_text(f, &opts.field)?;
+            paths.push(t.path().to_owned());
+            texts.push(t);
+        }
+    }
     let tokenizer = match opts.kind {
-        Kind::Bpe => train_bpe(files, opts.vocab_size)?,
-        Kind::Char => train_char(files)?,
+        Kind::Bpe => train_bpe(&paths, opts.vocab_size)?,
+        Kind::Char => train_char(&paths)?,
     };
     let json = tokenizer
         .to_string(true)
@@ -70,6 +84,25 @@ pub fn train(files: &[PathBuf], opts: &TrainOptions) -> Result<usize> {
     out.write_all(json.as_bytes())?;
     out.commit()?;
     Ok(tokenizer.get_vocab_size(true))
+}
+
+/// Writes the `field` of every record of `path` to a temporary text file, one record per line.
+fn field_text(path: &Path, field: &str) -> Result<tempfile::NamedTempFile> {
+    use std::io::Write;
+    let mut tmp =
+        tempfile::NamedTempFile::new().map_err(|e| DataError::io(std::env::temp_dir(), e))?;
+    for record in crate::records::Reader::open(path)? {
+        let record = record?;
+        let text = crate::records::field_str(&record.fields, field).ok_or_else(|| {
+            DataError::MissingField {
+                path: path.to_owned(),
+                line: record.line,
+                field: field.to_owned(),
+            }
+        })?;
+        writeln!(tmp, "{}", text.replace('\n', " ")).map_err(|e| DataError::io(tmp.path(), e))?;
+    }
+    Ok(tmp)
 }
 
 fn train_bpe(files: &[PathBuf], vocab_size: usize) -> Result<Tokenizer> {
@@ -202,6 +235,7 @@ mod tests {
             let opts = TrainOptions {
                 kind,
                 vocab_size: 300,
+                field: "text".into(),
                 out: out.clone(),
                 overwrite: false,
             };

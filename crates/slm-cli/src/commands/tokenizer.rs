@@ -21,11 +21,15 @@ enum TokenizerCommand {
     /// Train a byte-level BPE or character-level tokenizer and write an HF tokenizer.json.
     #[command(after_help = "Examples:
   slm tokenizer train datasets/tinyshakespeare/input.txt --kind char --out char.json
-  slm tokenizer train datasets/tinyshakespeare/input.txt --kind bpe --vocab-size 4096 --out bpe.json")]
+  slm tokenizer train datasets/tinyshakespeare/input.txt --kind bpe --vocab-size 4096 --out bpe.json
+  slm tokenizer train data/sms/train.jsonl --field text --vocab-size 2048 --out sms.json")]
     Train {
-        /// Text files to learn from.
+        /// Files to learn from: plain text, or JSONL/CSV/TSV records (their --field).
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// The text field of JSONL/CSV/TSV inputs.
+        #[arg(long, default_value = "text")]
+        field: String,
         /// Tokenizer kind.
         #[arg(long, value_enum, default_value = "bpe")]
         kind: KindArg,
@@ -64,6 +68,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             files,
             kind,
             vocab_size,
+            field,
             out,
             force,
         } => {
@@ -74,6 +79,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             let opts = TrainOptions {
                 kind,
                 vocab_size,
+                field,
                 out,
                 overwrite: force,
             };

@@ -339,3 +339,46 @@ impl Sandbox {
         Ok(outcome)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn python() -> PathBuf {
+        let system = PathBuf::from("/usr/bin/python3");
+        if system.exists() {
+            system
+        } else {
+            PathBuf::from("python3")
+        }
+    }
+
+    #[test]
+    fn limits_only_mode_still_enforces_time_and_memory() {
+        let sandbox = Sandbox {
+            python: python(),
+            limits: Limits {
+                timeout: Duration::from_millis(1500),
+                memory_bytes: 512 << 20,
+                ..Limits::default()
+            },
+            isolation: Isolation::LimitsOnly,
+        };
+        assert_eq!(
+            sandbox.run("assert 1 + 1 == 2\n", 63).unwrap(),
+            Outcome::Passed
+        );
+        assert_eq!(
+            sandbox.run("while True:\n    pass\n", 63).unwrap(),
+            Outcome::TimedOut
+        );
+        match sandbox.run("x = bytearray(4 * 1024 ** 3)\n", 63).unwrap() {
+            Outcome::Failed(message) => assert!(message.contains("MemoryError"), "{message}"),
+            other => panic!("a 4 GB allocation under a 512 MB limit gave {other:?}"),
+        }
+        match sandbox.run("raise SystemExit(3)\n", 63).unwrap() {
+            Outcome::Failed(message) => assert!(message.contains("exit status"), "{message}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -96,18 +96,15 @@ pub fn to_hf_tokenizer(g: &Gguf) -> Result<Tokenizer> {
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_u64).collect())
         .unwrap_or_default();
-    let special: Vec<AddedToken> = tokens
-        .iter()
-        .zip(&types)
-        .filter(|&(_, &ty)| ty == CONTROL)
-        .map(|(t, _)| AddedToken::from((*t).to_owned(), true))
-        .collect();
-    let added: Vec<AddedToken> = tokens
-        .iter()
-        .zip(&types)
-        .filter(|&(_, &ty)| ty == USER_DEFINED)
-        .map(|(t, _)| AddedToken::from((*t).to_owned(), false))
-        .collect();
+    let of_type = |wanted: u64, special: bool| -> Vec<AddedToken> {
+        tokens
+            .iter()
+            .zip(&types)
+            .filter(|&(_, &ty)| ty == wanted)
+            .map(|(t, _)| AddedToken::from((*t).to_owned(), special))
+            .collect()
+    };
+    let (special, added) = (of_type(CONTROL, true), of_type(USER_DEFINED, false));
     let added_error = |e: tokenizers::Error| {
         ModelError::format(g.path(), format!("cannot add the special tokens: {e}"))
     };
