@@ -6,11 +6,7 @@ use common::*;
 use serde_json::Value;
 
 fn read_jsonl(path: &std::path::Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 /// HumanEval decompressed with the system's gzip, so the tests need no extra crate.
@@ -30,27 +26,11 @@ fn humaneval(dir: &std::path::Path) -> std::path::PathBuf {
 fn reference_solutions_are_valid_and_every_broken_variant_is_caught() {
     let dir = tempfile::tempdir().unwrap();
     let mbpp = dataset("mbpp/mbpp.jsonl");
-    let o = slm(&[
-        "validate",
-        mbpp.to_str().unwrap(),
-        "--field",
-        "code",
-        "--lang",
-        "python",
-        "--json",
-    ]);
+    let o = slm(&["validate", mbpp.to_str().unwrap(), "--field", "code", "--lang", "python", "--json"]);
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     assert_eq!(json(&o)["valid"], 974);
     let he = humaneval(dir.path());
-    let o = slm(&[
-        "validate",
-        he.to_str().unwrap(),
-        "--field",
-        "prompt",
-        "--field",
-        "canonical_solution",
-        "--json",
-    ]);
+    let o = slm(&["validate", he.to_str().unwrap(), "--field", "prompt", "--field", "canonical_solution", "--json"]);
     assert!(o.status.success(), "{}", stdout(&o));
     assert_eq!(json(&o)["valid"], 164);
 
@@ -81,25 +61,12 @@ fn reference_solutions_are_valid_and_every_broken_variant_is_caught() {
 
     // Mixed file: --drop-invalid keeps exactly the valid records, unchanged.
     let mixed = dir.path().join("mixed.jsonl");
-    std::fs::write(
-        &mixed,
-        "{\"code\":\"x = 1\"}\n{\"code\":\"x = (\"}\n{\"code\":\"def f():\\n    return 2\"}\n",
-    )
-    .unwrap();
+    std::fs::write(&mixed, "{\"code\":\"x = 1\"}\n{\"code\":\"x = (\"}\n{\"code\":\"def f():\\n    return 2\"}\n")
+        .unwrap();
     let out = dir.path().join("clean.jsonl");
-    let o = slm(&[
-        "validate",
-        mixed.to_str().unwrap(),
-        "--drop-invalid",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = slm(&["validate", mixed.to_str().unwrap(), "--drop-invalid", "--out", out.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stdout(&o).contains("mixed.jsonl:2: invalid"),
-        "{}",
-        stdout(&o)
-    );
+    assert!(stdout(&o).contains("mixed.jsonl:2: invalid"), "{}", stdout(&o));
     let kept = read_jsonl(&out);
     assert_eq!(kept.len(), 2);
     assert_eq!(kept[1]["code"], "def f():\n    return 2");
@@ -109,11 +76,7 @@ fn reference_solutions_are_valid_and_every_broken_variant_is_caught() {
 fn rust_and_json_validation() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("r.jsonl");
-    std::fs::write(
-        &f,
-        "{\"code\":\"fn main() { println!(\\\"hi\\\"); }\"}\n{\"code\":\"fn main( {}\"}\n",
-    )
-    .unwrap();
+    std::fs::write(&f, "{\"code\":\"fn main() { println!(\\\"hi\\\"); }\"}\n{\"code\":\"fn main( {}\"}\n").unwrap();
     let o = slm(&["validate", f.to_str().unwrap(), "--lang", "rust", "--json"]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(json(&o)["invalid"][0]["line"], 2);
@@ -161,24 +124,13 @@ fn augment_is_deterministic_and_keeps_other_fields() {
             Some(line) => {
                 let src = &originals[line.as_u64().unwrap() as usize - 1];
                 assert_eq!(r["label"], src["label"]);
-                assert_ne!(
-                    r["text"], src["text"],
-                    "an augmented copy equals its source"
-                );
+                assert_ne!(r["text"], src["text"], "an augmented copy equals its source");
                 *ops.entry(r["op"].as_str().unwrap().to_owned()).or_insert(0) += 1;
             }
         }
     }
-    assert_eq!(
-        ops.keys().collect::<Vec<_>>(),
-        ["delete", "insert", "swap", "synonym"]
-    );
-    assert_eq!(
-        recs.iter()
-            .filter(|r| r.get("augmented_from").is_none())
-            .count(),
-        5574
-    );
+    assert_eq!(ops.keys().collect::<Vec<_>>(), ["delete", "insert", "swap", "synonym"]);
+    assert_eq!(recs.iter().filter(|r| r.get("augmented_from").is_none()).count(), 5574);
 }
 
 #[test]
@@ -186,24 +138,11 @@ fn augment_rejects_missing_field_and_no_operation() {
     let dir = tempfile::tempdir().unwrap();
     let data = dataset("sms_spam/sms_spam.jsonl");
     let out = dir.path().join("o.jsonl");
-    let o = slm(&[
-        "augment",
-        data.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--field",
-        "body",
-        "--swap",
-        "0.1",
-    ]);
+    let o =
+        slm(&["augment", data.to_str().unwrap(), "--out", out.to_str().unwrap(), "--field", "body", "--swap", "0.1"]);
     assert_bad_input(&o, &["sms_spam.jsonl:1", "`body`"]);
     assert!(!out.exists());
-    let o = slm(&[
-        "augment",
-        data.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = slm(&["augment", data.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert_bad_input(&o, &["no augmentation enabled"]);
 }
 
@@ -258,14 +197,7 @@ fn tokenizer_train_and_encode_compose() {
         out.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = slm(&[
-        "tokenizer",
-        "encode",
-        "--tokenizer",
-        out.to_str().unwrap(),
-        "--text",
-        "ROMEO: hello",
-    ]);
+    let o = slm(&["tokenizer", "encode", "--tokenizer", out.to_str().unwrap(), "--text", "ROMEO: hello"]);
     let ids: Vec<u32> = serde_json::from_slice(&o.stdout).unwrap();
     assert!(!ids.is_empty() && ids.iter().all(|&i| i < 512));
     let o = slm(&[
@@ -280,14 +212,7 @@ fn tokenizer_train_and_encode_compose() {
     assert_bad_input(&o, &["--vocab-size", "258"]);
     let broken = dir.path().join("broken.json");
     std::fs::write(&broken, "{not a tokenizer").unwrap();
-    let o = slm(&[
-        "tokenizer",
-        "encode",
-        "--tokenizer",
-        broken.to_str().unwrap(),
-        "--text",
-        "x",
-    ]);
+    let o = slm(&["tokenizer", "encode", "--tokenizer", broken.to_str().unwrap(), "--text", "x"]);
     assert_bad_input(&o, &["broken.json", "tokenizer"]);
 }
 
@@ -308,13 +233,9 @@ fn tokenizer_trains_on_a_jsonl_field() {
         out.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let tok: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let tok: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     let vocab = tok["model"]["vocab"].as_object().unwrap();
-    assert!(
-        !vocab.keys().any(|k| k.contains("\"label\"")),
-        "JSON syntax leaked into the vocabulary"
-    );
+    assert!(!vocab.keys().any(|k| k.contains("\"label\"")), "JSON syntax leaked into the vocabulary");
     let o = slm(&[
         "tokenizer",
         "train",

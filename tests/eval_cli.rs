@@ -5,26 +5,12 @@ mod common;
 use common::*;
 
 fn fixture(name: &str) -> String {
-    root()
-        .join("tests/fixtures/eval")
-        .join(name)
-        .to_str()
-        .unwrap()
-        .to_owned()
+    root().join("tests/fixtures/eval").join(name).to_str().unwrap().to_owned()
 }
 
 #[test]
 fn bleu_json_matches_the_golden_signature_and_counts() {
-    let o = slm(&[
-        "eval",
-        "--metric",
-        "bleu",
-        "--hyp",
-        &fixture("tico.en"),
-        "--ref",
-        &fixture("tico.fr"),
-        "--json",
-    ]);
+    let o = slm(&["eval", "--metric", "bleu", "--hyp", &fixture("tico.en"), "--ref", &fixture("tico.fr"), "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let j = json(&o);
     let golden: serde_json::Value =
@@ -74,52 +60,27 @@ fn classification_report_and_confusion_matrix() {
     let (p, g) = (dir.path().join("p.txt"), dir.path().join("g.txt"));
     std::fs::write(&p, "ham\nham\nham\nham\nspam\n").unwrap();
     std::fs::write(&g, "ham\nham\nham\nspam\nspam\n").unwrap();
-    let o = slm(&[
-        "eval",
-        "--metric",
-        "f1",
-        "--pred",
-        p.to_str().unwrap(),
-        "--gold",
-        g.to_str().unwrap(),
-        "--json",
-    ]);
+    let o = slm(&["eval", "--metric", "f1", "--pred", p.to_str().unwrap(), "--gold", g.to_str().unwrap(), "--json"]);
     assert!(o.status.success());
     let j = json(&o);
     assert_eq!(j["accuracy"], 0.8);
-    assert_eq!(
-        j["confusion"]["matrix"],
-        serde_json::json!([[3, 0], [1, 1]])
-    );
+    assert_eq!(j["confusion"]["matrix"], serde_json::json!([[3, 0], [1, 1]]));
     assert!((j["classes"]["spam"]["f1"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-12);
-    let o = slm(&[
-        "eval",
-        "--metric",
-        "accuracy",
-        "--pred",
-        p.to_str().unwrap(),
-        "--gold",
-        g.to_str().unwrap(),
-    ]);
+    let o = slm(&["eval", "--metric", "accuracy", "--pred", p.to_str().unwrap(), "--gold", g.to_str().unwrap()]);
     assert!(stdout(&o).contains("confusion matrix"), "{}", stdout(&o));
 }
 
 #[test]
 fn complexity_of_humaneval_solutions() {
     let dir = tempfile::tempdir().unwrap();
-    let o = std::process::Command::new("gzip")
-        .arg("-dc")
-        .arg(dataset("humaneval/HumanEval.jsonl.gz"))
-        .output()
-        .unwrap();
+    let o =
+        std::process::Command::new("gzip").arg("-dc").arg(dataset("humaneval/HumanEval.jsonl.gz")).output().unwrap();
     let problems = dir.path().join("he.jsonl");
     std::fs::write(&problems, &o.stdout).unwrap();
     let mut samples = String::new();
     for line in String::from_utf8(o.stdout).unwrap().lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        samples +=
-            &serde_json::json!({"task_id": v["task_id"], "completion": v["canonical_solution"]})
-                .to_string();
+        samples += &serde_json::json!({"task_id": v["task_id"], "completion": v["canonical_solution"]}).to_string();
         samples.push('\n');
     }
     let s = dir.path().join("s.jsonl");
@@ -168,12 +129,7 @@ fn baseline_gate_passes_then_fails_on_a_regression() {
     assert!(stderr(&o).contains("gate passed"));
     // English "translations" of German references score far lower: the gate fails with exit 1.
     let mut worse = args("flores.eng");
-    worse.extend([
-        "--baseline".into(),
-        base.to_str().unwrap().to_owned(),
-        "--tolerance".into(),
-        "1".into(),
-    ]);
+    worse.extend(["--baseline".into(), base.to_str().unwrap().to_owned(), "--tolerance".into(), "1".into()]);
     let o = slm(&worse.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("REGRESSED"), "{}", stderr(&o));
@@ -205,44 +161,20 @@ fn bad_inputs_give_one_sentence_and_exit_2() {
     let bad_utf8 = write("bad.txt", b"ok\n\xff\n");
     let empty = write("empty.txt", b"");
     let bleu = |h: &str, r: &str| slm(&["eval", "--metric", "bleu", "--hyp", h, "--ref", r]);
-    assert_bad_input(
-        &bleu(&two, &three),
-        &["two.txt has 2 segments", "three.txt has 3"],
-    );
-    assert_bad_input(
-        &bleu(&two, "/nonexistent/ref.txt"),
-        &["/nonexistent/ref.txt"],
-    );
+    assert_bad_input(&bleu(&two, &three), &["two.txt has 2 segments", "three.txt has 3"]);
+    assert_bad_input(&bleu(&two, "/nonexistent/ref.txt"), &["/nonexistent/ref.txt"]);
     assert_bad_input(&bleu(&bad_utf8, &two), &["bad.txt:2", "invalid UTF-8"]);
     assert_bad_input(&bleu(&empty, &two), &["empty.txt", "empty"]);
+    assert_bad_input(&slm(&["eval", "--metric", "meteor", "--hyp", &two, "--ref", &two]), &["unknown metric `meteor`"]);
     assert_bad_input(
-        &slm(&["eval", "--metric", "meteor", "--hyp", &two, "--ref", &two]),
-        &["unknown metric `meteor`"],
-    );
-    assert_bad_input(
-        &slm(&[
-            "eval",
-            "--metric",
-            "bleu",
-            "--tokenize",
-            "moses",
-            "--hyp",
-            &two,
-            "--ref",
-            &two,
-        ]),
+        &slm(&["eval", "--metric", "bleu", "--tokenize", "moses", "--hyp", &two, "--ref", &two]),
         &["unknown BLEU tokenizer `moses`"],
     );
     assert_bad_input(
-        &slm(&[
-            "eval", "--metric", "rouge", "--types", "rougeX", "--hyp", &two, "--ref", &two,
-        ]),
+        &slm(&["eval", "--metric", "rouge", "--types", "rougeX", "--hyp", &two, "--ref", &two]),
         &["unknown ROUGE type"],
     );
-    assert_bad_input(
-        &slm(&["eval", "--metric", "chrf", "--hyp", &two]),
-        &["--ref"],
-    );
+    assert_bad_input(&slm(&["eval", "--metric", "chrf", "--hyp", &two]), &["--ref"]);
 }
 
 #[test]
@@ -262,15 +194,7 @@ fn sentence_scores_one_per_segment() {
     let j = json(&o);
     assert_eq!(j["scores"].as_array().unwrap().len(), 14);
     assert!(j["signature"].as_str().unwrap().contains("eff:yes"));
-    let o = slm(&[
-        "eval",
-        "--metric",
-        "chrf",
-        "--sentence",
-        "--hyp",
-        &fixture("edge.hyp"),
-        "--ref",
-        &fixture("edge.ref"),
-    ]);
+    let o =
+        slm(&["eval", "--metric", "chrf", "--sentence", "--hyp", &fixture("edge.hyp"), "--ref", &fixture("edge.ref")]);
     assert_eq!(stdout(&o).lines().count(), 14);
 }

@@ -16,12 +16,7 @@ pub fn dataset(rel: &str) -> PathBuf {
 
 /// Runs `slm` with `args` in `dir`.
 pub fn slm_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_slm"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("slm runs")
+    Command::new(env!("CARGO_BIN_EXE_slm")).args(args).current_dir(dir).env("NO_COLOR", "1").output().expect("slm runs")
 }
 
 /// Runs `slm` with `args` in the repository root.
@@ -57,10 +52,7 @@ pub fn assert_bad_input(o: &Output, expected: &[&str]) -> String {
 /// The names of the entries of a directory, sorted.
 pub fn ls(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .collect()
-        })
+        .map(|rd| rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect())
         .unwrap_or_default();
     names.sort();
     names
@@ -68,6 +60,5 @@ pub fn ls(dir: &Path) -> Vec<String> {
 
 /// Parses stdout as one JSON object.
 pub fn json(o: &Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", stdout(o)))
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", stdout(o)))
 }

@@ -15,10 +15,7 @@ pub struct Bar {
 impl Bar {
     /// A renderer on stderr.
     pub fn new() -> Self {
-        Bar {
-            bar: Mutex::new(None),
-            tty: std::io::stderr().is_terminal(),
-        }
+        Bar { bar: Mutex::new(None), tty: std::io::stderr().is_terminal() }
     }
 
     fn finish(&self) {
@@ -42,11 +39,9 @@ impl slm_data::Progress for Bar {
         }
         let bar = match total {
             Some(n) => ProgressBar::new(n).with_style(
-                ProgressStyle::with_template(
-                    "{msg:>12} [{bar:30}] {human_pos}/{human_len} {per_sec} eta {eta}",
-                )
-                .expect("valid template")
-                .progress_chars("=> "),
+                ProgressStyle::with_template("{msg:>12} [{bar:30}] {human_pos}/{human_len} {per_sec} eta {eta}")
+                    .expect("valid template")
+                    .progress_chars("=> "),
             ),
             None => ProgressBar::new_spinner(),
         };

@@ -64,10 +64,7 @@ pub fn shingles(canonical: &str) -> Vec<u64> {
     let mut out: Vec<u64> = if words.len() <= SHINGLE_WORDS {
         vec![hash64(canonical.as_bytes(), 0)]
     } else {
-        words
-            .windows(SHINGLE_WORDS)
-            .map(|w| hash64(w.join(" ").as_bytes(), 0))
-            .collect()
+        words.windows(SHINGLE_WORDS).map(|w| hash64(w.join(" ").as_bytes(), 0)).collect()
     };
     out.sort_unstable();
     out.dedup();
@@ -105,11 +102,7 @@ pub fn jaccard(a: &[u64], b: &[u64]) -> f64 {
         }
     }
     let union = a.len() + b.len() - common;
-    if union == 0 {
-        1.0
-    } else {
-        common as f64 / union as f64
-    }
+    if union == 0 { 1.0 } else { common as f64 / union as f64 }
 }
 
 /// Candidate pairs `(i, j)`, `i < j`, of items that share a band key. `entries` holds `(key, item)` for
@@ -140,10 +133,7 @@ pub struct UnionFind {
 impl UnionFind {
     /// `n` singleton sets.
     pub fn new(n: usize) -> Self {
-        UnionFind {
-            parent: (0..n as u32).collect(),
-            size: vec![1; n],
-        }
+        UnionFind { parent: (0..n as u32).collect(), size: vec![1; n] }
     }
 
     /// The representative of `x`'s set.
@@ -162,11 +152,7 @@ impl UnionFind {
         if a == b {
             return;
         }
-        let (big, small) = if self.size[a as usize] >= self.size[b as usize] {
-            (a, b)
-        } else {
-            (b, a)
-        };
+        let (big, small) = if self.size[a as usize] >= self.size[b as usize] { (a, b) } else { (b, a) };
         self.parent[small as usize] = big;
         self.size[big as usize] += self.size[small as usize];
     }
@@ -179,15 +165,11 @@ mod tests {
 
     #[test]
     fn near_duplicates_become_candidates_and_verify() {
-        let a = canonical(
-            "the quick brown fox jumps over the lazy dog while the cat sleeps on the warm mat all day long",
-        );
-        let b = canonical(
-            "the quick brown fox jumps over the lazy dog while the cat sleeps on the warm mat all day long!",
-        );
-        let c = canonical(
-            "an entirely different sentence about training small language models on a laptop",
-        );
+        let a =
+            canonical("the quick brown fox jumps over the lazy dog while the cat sleeps on the warm mat all day long");
+        let b =
+            canonical("the quick brown fox jumps over the lazy dog while the cat sleeps on the warm mat all day long!");
+        let c = canonical("an entirely different sentence about training small language models on a laptop");
         let (sa, sb, sc) = (shingles(&a), shingles(&b), shingles(&c));
         let j = jaccard(&sa, &sb);
         assert!(j > 0.85 && j < 1.0, "{j}");
@@ -207,17 +189,10 @@ mod tests {
 
     #[test]
     fn text_fields_skip_excluded_and_non_strings() {
-        let f: Fields =
-            serde_json::from_str(r#"{"label":"spam","text":"hi","n":3,"t2":"yo"}"#).unwrap();
-        let tf = TextFields {
-            include: None,
-            exclude: vec!["label".into()],
-        };
+        let f: Fields = serde_json::from_str(r#"{"label":"spam","text":"hi","n":3,"t2":"yo"}"#).unwrap();
+        let tf = TextFields { include: None, exclude: vec!["label".into()] };
         assert_eq!(tf.text_of(&f), "hi\nyo");
-        let tf = TextFields {
-            include: Some(vec!["t2".into(), "n".into()]),
-            exclude: vec![],
-        };
+        let tf = TextFields { include: Some(vec!["t2".into(), "n".into()]), exclude: vec![] };
         assert_eq!(tf.text_of(&f), "yo\n3");
     }
 

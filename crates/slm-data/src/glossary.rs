@@ -49,14 +49,9 @@ impl Glossary {
         for record in Reader::open(path)? {
             let record = record?;
             let get = |field: &str| {
-                field_str(&record.fields, field)
-                    .map(|v| v.trim().to_owned())
-                    .filter(|v| !v.is_empty())
-                    .ok_or_else(|| DataError::MissingField {
-                        path: path.to_owned(),
-                        line: record.line,
-                        field: field.to_owned(),
-                    })
+                field_str(&record.fields, field).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()).ok_or_else(
+                    || DataError::MissingField { path: path.to_owned(), line: record.line, field: field.to_owned() },
+                )
             };
             pairs.push((get("variant")?, get("canonical")?));
         }
@@ -114,9 +109,7 @@ impl Glossary {
                 used += 1;
             }
             let last = rest[used - 1].1;
-            let boundary = rest
-                .get(used)
-                .is_none_or(|&(_, next)| !is_word(next) || !is_word(last));
+            let boundary = rest.get(used).is_none_or(|&(_, next)| !is_word(next) || !is_word(last));
             if boundary {
                 return Some((used, canonical));
             }
@@ -210,10 +203,7 @@ mod tests {
     #[test]
     fn whole_words_case_insensitive_longest_first() {
         let mut counts = BTreeMap::new();
-        let out = glossary().apply(
-            "ml and LLMs beat a Large LM; HTML stays, mlx too. Machine-Learning!",
-            &mut counts,
-        );
+        let out = glossary().apply("ml and LLMs beat a Large LM; HTML stays, mlx too. Machine-Learning!", &mut counts);
         assert_eq!(
             out,
             "machine learning and large language models beat a large language model; HTML stays, mlx too. machine learning!"

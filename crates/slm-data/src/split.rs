@@ -105,21 +105,13 @@ pub struct SplitSummary {
 /// # Errors
 /// Bad options, a malformed or empty input, a record missing the stratify or group field, outputs that
 /// exist (without `overwrite`) or name the input. On error no output file is left behind.
-pub fn split_file(
-    input: &Path,
-    opts: &SplitOptions,
-    progress: &dyn Progress,
-) -> Result<SplitSummary> {
+pub fn split_file(input: &Path, opts: &SplitOptions, progress: &dyn Progress) -> Result<SplitSummary> {
     check_options(opts)?;
     let ext = input
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_owned)
-        .unwrap_or_else(|| {
-            crate::records::Format::from_path(input)
-                .extension()
-                .to_owned()
-        });
+        .unwrap_or_else(|| crate::records::Format::from_path(input).extension().to_owned());
     let train_path = opts.out_dir.join(format!("train.{ext}"));
     let val_path = opts.out_dir.join(format!("val.{ext}"));
     if opts.out_dir.is_file() {
@@ -149,28 +141,11 @@ pub fn split_file(
             units.union(a, b);
         }
     }
-    let unit_of: Vec<u32> = (0..index.spans.len() as u32)
-        .map(|i| units.find(i))
-        .collect();
-    let plan = plan(
-        &index.classes,
-        &unit_of,
-        index.class_names.len(),
-        opts.ratio,
-        opts.seed,
-    );
+    let unit_of: Vec<u32> = (0..index.spans.len() as u32).map(|i| units.find(i)).collect();
+    let plan = plan(&index.classes, &unit_of, index.class_names.len(), opts.ratio, opts.seed);
     for (class, name) in index.class_names.iter().enumerate() {
-        if index
-            .classes
-            .iter()
-            .filter(|&&c| c as usize == class)
-            .count()
-            == 1
-            && opts.stratify.is_some()
-        {
-            progress.warn(&format!(
-                "class `{name}` has a single record; it goes to train"
-            ));
+        if index.classes.iter().filter(|&&c| c as usize == class).count() == 1 && opts.stratify.is_some() {
+            progress.warn(&format!("class `{name}` has a single record; it goes to train"));
         }
     }
 
@@ -181,9 +156,7 @@ pub fn split_file(
     let mut buf = Vec::new();
     if index.header_end > 0 {
         let mut header = vec![0u8; index.header_end as usize];
-        reader
-            .read_exact(&mut header)
-            .map_err(|e| DataError::io(input, e))?;
+        reader.read_exact(&mut header).map_err(|e| DataError::io(input, e))?;
         train_out.write_all(&header)?;
         val_out.write_all(&header)?;
         pos = index.header_end;
@@ -212,26 +185,14 @@ pub fn split_file(
 
     let mut classes: Vec<ClassCount> = Vec::new();
     if opts.stratify.is_some() {
-        classes = index
-            .class_names
-            .iter()
-            .map(|n| ClassCount {
-                name: n.clone(),
-                train: 0,
-                val: 0,
-            })
-            .collect();
+        classes = index.class_names.iter().map(|n| ClassCount { name: n.clone(), train: 0, val: 0 }).collect();
         for (i, &c) in index.classes.iter().enumerate() {
             match plan[i] {
                 Side::Train => classes[c as usize].train += 1,
                 Side::Val => classes[c as usize].val += 1,
             }
         }
-        classes.sort_by(|a, b| {
-            (b.train + b.val)
-                .cmp(&(a.train + a.val))
-                .then(a.name.cmp(&b.name))
-        });
+        classes.sort_by(|a, b| (b.train + b.val).cmp(&(a.train + a.val)).then(a.name.cmp(&b.name)));
     }
     Ok(SplitSummary {
         train,
@@ -254,9 +215,7 @@ fn copy_span(
     buf: &mut Vec<u8>,
 ) -> Result<()> {
     buf.resize(n as usize, 0);
-    reader
-        .read_exact(buf)
-        .map_err(|e| DataError::io(input, e))?;
+    reader.read_exact(buf).map_err(|e| DataError::io(input, e))?;
     if let Some(out) = out {
         out.write_all(buf)?;
         if buf.last() != Some(&b'\n') {
@@ -268,17 +227,12 @@ fn copy_span(
 
 fn check_options(opts: &SplitOptions) -> Result<()> {
     if !(opts.ratio > 0.0 && opts.ratio < 1.0) {
-        return Err(DataError::Usage(format!(
-            "--ratio must be between 0 and 1 (exclusive), got {}",
-            opts.ratio
-        )));
+        return Err(DataError::Usage(format!("--ratio must be between 0 and 1 (exclusive), got {}", opts.ratio)));
     }
     if let Some(t) = opts.near_dup
         && !(t > 0.0 && t <= 1.0)
     {
-        return Err(DataError::Usage(format!(
-            "--near-dup must be a Jaccard similarity in (0, 1], got {t}"
-        )));
+        return Err(DataError::Usage(format!("--near-dup must be a Jaccard similarity in (0, 1], got {t}")));
     }
     Ok(())
 }
@@ -299,12 +253,7 @@ struct Index {
 fn text_fields(opts: &SplitOptions) -> TextFields {
     TextFields {
         include: opts.text_fields.clone(),
-        exclude: opts
-            .stratify
-            .iter()
-            .chain(opts.group.iter())
-            .cloned()
-            .collect(),
+        exclude: opts.stratify.iter().chain(opts.group.iter()).cloned().collect(),
     }
 }
 
@@ -329,13 +278,11 @@ fn index_records(input: &Path, opts: &SplitOptions, progress: &dyn Progress) -> 
     for (ordinal, record) in reader.by_ref().enumerate() {
         let record = record?;
         let required = |field: &String| {
-            field_str(&record.fields, field)
-                .map(|v| v.into_owned())
-                .ok_or_else(|| DataError::MissingField {
-                    path: input.to_owned(),
-                    line: record.line,
-                    field: field.clone(),
-                })
+            field_str(&record.fields, field).map(|v| v.into_owned()).ok_or_else(|| DataError::MissingField {
+                path: input.to_owned(),
+                line: record.line,
+                field: field.clone(),
+            })
         };
         let class = opts.stratify.as_ref().map(required).transpose()?;
         let group = opts.group.as_ref().map(required).transpose()?;
@@ -350,9 +297,7 @@ fn index_records(input: &Path, opts: &SplitOptions, progress: &dyn Progress) -> 
         }
         let id = index.spans.len() as u32;
         if let (Some(c), Some(_)) = (&canon, opts.near_dup) {
-            index
-                .band_entries
-                .extend(band_keys(&shingles(c)).into_iter().map(|k| (k, id)));
+            index.band_entries.extend(band_keys(&shingles(c)).into_iter().map(|k| (k, id)));
         }
         let class = class.unwrap_or_default();
         let next_id = class_ids.len() as u32;
@@ -387,25 +332,16 @@ fn near_duplicates(
     }
     progress.stage("verifying near-duplicates", Some(candidates.len() as u64));
     let needed: HashSet<u32> = candidates.iter().flat_map(|&(a, b)| [a, b]).collect();
-    let by_ordinal: HashMap<u64, u32> = needed
-        .iter()
-        .map(|&id| (index.ordinals[id as usize], id))
-        .collect();
+    let by_ordinal: HashMap<u64, u32> = needed.iter().map(|&id| (index.ordinals[id as usize], id)).collect();
     let text_fields = text_fields(opts);
     let mut sets: HashMap<u32, Vec<u64>> = HashMap::new();
     for (ordinal, record) in Reader::open(input)?.enumerate() {
         if let Some(&id) = by_ordinal.get(&(ordinal as u64)) {
             let record = record?;
-            sets.insert(
-                id,
-                shingles(&canonical(&text_fields.text_of(&record.fields))),
-            );
+            sets.insert(id, shingles(&canonical(&text_fields.text_of(&record.fields))));
         }
     }
-    let verified = candidates
-        .into_iter()
-        .filter(|(a, b)| jaccard(&sets[a], &sets[b]) >= threshold)
-        .collect();
+    let verified = candidates.into_iter().filter(|(a, b)| jaccard(&sets[a], &sets[b]) >= threshold).collect();
     Ok(verified)
 }
 

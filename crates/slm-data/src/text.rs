@@ -59,10 +59,7 @@ mod tests {
     #[test]
     fn canonical_folds_case_space_and_normal_form() {
         // "é" precomposed vs e + combining acute accent
-        assert_eq!(
-            canonical("  Caf\u{e9}\t\n  AU  lait "),
-            canonical("cafe\u{301} au lait")
-        );
+        assert_eq!(canonical("  Caf\u{e9}\t\n  AU  lait "), canonical("cafe\u{301} au lait"));
         assert_eq!(canonical("A  b\r\nC"), "a b c");
     }
 

@@ -42,10 +42,7 @@ pub struct TrainOptions {
 }
 
 fn tk_error(path: &Path, e: impl std::fmt::Display) -> DataError {
-    DataError::Tokenizer {
-        path: path.to_owned(),
-        message: e.to_string(),
-    }
+    DataError::Tokenizer { path: path.to_owned(), message: e.to_string() }
 }
 
 /// Trains a tokenizer on the text of `files` and writes it; returns its vocabulary size.
@@ -77,9 +74,7 @@ pub fn train(files: &[PathBuf], opts: &TrainOptions) -> Result<usize> {
         Kind::Bpe => train_bpe(&paths, opts.vocab_size)?,
         Kind::Char => train_char(&paths)?,
     };
-    let json = tokenizer
-        .to_string(true)
-        .map_err(|e| tk_error(&opts.out, e))?;
+    let json = tokenizer.to_string(true).map_err(|e| tk_error(&opts.out, e))?;
     let mut out = out;
     out.write_all(json.as_bytes())?;
     out.commit()?;
@@ -89,16 +84,13 @@ pub fn train(files: &[PathBuf], opts: &TrainOptions) -> Result<usize> {
 /// Writes the `field` of every record of `path` to a temporary text file, one record per line.
 fn field_text(path: &Path, field: &str) -> Result<tempfile::NamedTempFile> {
     use std::io::Write;
-    let mut tmp =
-        tempfile::NamedTempFile::new().map_err(|e| DataError::io(std::env::temp_dir(), e))?;
+    let mut tmp = tempfile::NamedTempFile::new().map_err(|e| DataError::io(std::env::temp_dir(), e))?;
     for record in crate::records::Reader::open(path)? {
         let record = record?;
-        let text = crate::records::field_str(&record.fields, field).ok_or_else(|| {
-            DataError::MissingField {
-                path: path.to_owned(),
-                line: record.line,
-                field: field.to_owned(),
-            }
+        let text = crate::records::field_str(&record.fields, field).ok_or_else(|| DataError::MissingField {
+            path: path.to_owned(),
+            line: record.line,
+            field: field.to_owned(),
         })?;
         writeln!(tmp, "{}", text.replace('\n', " ")).map_err(|e| DataError::io(tmp.path(), e))?;
     }
@@ -116,30 +108,20 @@ fn train_bpe(files: &[PathBuf], vocab_size: usize) -> Result<Tokenizer> {
         .vocab_size(vocab_size)
         .min_frequency(2)
         .show_progress(false)
-        .special_tokens(
-            SPECIAL_TOKENS
-                .iter()
-                .map(|t| AddedToken::from(*t, true))
-                .collect(),
-        )
+        .special_tokens(SPECIAL_TOKENS.iter().map(|t| AddedToken::from(*t, true)).collect())
         .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
         .build();
-    let byte_level = ByteLevel::default()
-        .add_prefix_space(false)
-        .trim_offsets(true);
-    let mut tokenizer: TokenizerImpl<BPE, NFC, ByteLevel, ByteLevel, ByteLevel> =
-        TokenizerBuilder::new()
-            .with_model(BPE::default())
-            .with_normalizer(Some(NFC))
-            .with_pre_tokenizer(Some(byte_level))
-            .with_post_processor(Some(byte_level))
-            .with_decoder(Some(byte_level))
-            .build()
-            .map_err(|e| tk_error(&files[0], e))?;
-    let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-    tokenizer
-        .train_from_files(&mut trainer, names)
+    let byte_level = ByteLevel::default().add_prefix_space(false).trim_offsets(true);
+    let mut tokenizer: TokenizerImpl<BPE, NFC, ByteLevel, ByteLevel, ByteLevel> = TokenizerBuilder::new()
+        .with_model(BPE::default())
+        .with_normalizer(Some(NFC))
+        .with_pre_tokenizer(Some(byte_level))
+        .with_post_processor(Some(byte_level))
+        .with_decoder(Some(byte_level))
+        .build()
         .map_err(|e| tk_error(&files[0], e))?;
+    let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    tokenizer.train_from_files(&mut trainer, names).map_err(|e| tk_error(&files[0], e))?;
     Ok(tokenizer.into())
 }
 
@@ -147,10 +129,7 @@ fn train_char(files: &[PathBuf]) -> Result<Tokenizer> {
     let mut chars = BTreeSet::new();
     for f in files {
         let text = std::fs::read_to_string(f).map_err(|e| match e.kind() {
-            std::io::ErrorKind::InvalidData => DataError::Utf8 {
-                path: f.clone(),
-                line: 0,
-            },
+            std::io::ErrorKind::InvalidData => DataError::Utf8 { path: f.clone(), line: 0 },
             _ => DataError::io(f, e),
         })?;
         chars.extend(text.chars());
@@ -160,33 +139,18 @@ fn train_char(files: &[PathBuf]) -> Result<Tokenizer> {
     vocab.push(unk.to_owned());
     vocab.extend(chars.into_iter().map(String::from));
     let model = WordLevel::builder()
-        .vocab(
-            vocab
-                .iter()
-                .enumerate()
-                .map(|(i, t)| (t.clone(), i as u32))
-                .collect(),
-        )
+        .vocab(vocab.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect())
         .unk_token(unk.to_owned())
         .build()
         .map_err(|e| tk_error(&files[0], e))?;
     // Isolate every character: the empty-string regex matches between characters.
-    let split = Split::new(
-        SplitPattern::Regex(String::new()),
-        SplitDelimiterBehavior::Isolated,
-        false,
-    )
-    .map_err(|e| tk_error(&files[0], e))?;
+    let split = Split::new(SplitPattern::Regex(String::new()), SplitDelimiterBehavior::Isolated, false)
+        .map_err(|e| tk_error(&files[0], e))?;
     let mut tokenizer = Tokenizer::new(model);
     tokenizer.with_pre_tokenizer(Some(split));
     tokenizer.with_decoder(Some(tokenizers::decoders::fuse::Fuse::new()));
     tokenizer
-        .add_special_tokens(
-            SPECIAL_TOKENS
-                .iter()
-                .map(|t| AddedToken::from(*t, true))
-                .collect::<Vec<_>>(),
-        )
+        .add_special_tokens(SPECIAL_TOKENS.iter().map(|t| AddedToken::from(*t, true)).collect::<Vec<_>>())
         .map_err(|e| tk_error(&files[0], e))?;
     Ok(tokenizer)
 }
@@ -197,10 +161,7 @@ fn train_char(files: &[PathBuf]) -> Result<Tokenizer> {
 /// The file is missing or not a tokenizer.
 pub fn load(path: &Path) -> Result<Tokenizer> {
     if !path.is_file() {
-        return Err(DataError::io(
-            path,
-            std::io::Error::from(std::io::ErrorKind::NotFound),
-        ));
+        return Err(DataError::io(path, std::io::Error::from(std::io::ErrorKind::NotFound)));
     }
     Tokenizer::from_file(path).map_err(|e| tk_error(path, e))
 }
@@ -210,11 +171,7 @@ pub fn load(path: &Path) -> Result<Tokenizer> {
 /// # Errors
 /// The tokenizer fails on the text.
 pub fn encode(tokenizer: &Tokenizer, path: &Path, text: &str) -> Result<Vec<u32>> {
-    Ok(tokenizer
-        .encode(text, false)
-        .map_err(|e| tk_error(path, e))?
-        .get_ids()
-        .to_vec())
+    Ok(tokenizer.encode(text, false).map_err(|e| tk_error(path, e))?.get_ids().to_vec())
 }
 
 #[cfg(test)]
@@ -225,20 +182,10 @@ mod tests {
     fn bpe_and_char_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let corpus = dir.path().join("c.txt");
-        std::fs::write(
-            &corpus,
-            "hello world, hello tokens! ünïcödé 你好 🙂\n".repeat(50),
-        )
-        .unwrap();
+        std::fs::write(&corpus, "hello world, hello tokens! ünïcödé 你好 🙂\n".repeat(50)).unwrap();
         for (kind, name) in [(Kind::Bpe, "bpe.json"), (Kind::Char, "char.json")] {
             let out = dir.path().join(name);
-            let opts = TrainOptions {
-                kind,
-                vocab_size: 300,
-                field: "text".into(),
-                out: out.clone(),
-                overwrite: false,
-            };
+            let opts = TrainOptions { kind, vocab_size: 300, field: "text".into(), out: out.clone(), overwrite: false };
             let size = train(std::slice::from_ref(&corpus), &opts).unwrap();
             let tok = load(&out).unwrap();
             assert_eq!(tok.get_vocab_size(true), size);

@@ -39,31 +39,19 @@ pub struct SyntaxIssue {
 /// The first syntax error the parser reports.
 pub fn check(lang: Lang, code: &str) -> std::result::Result<(), SyntaxIssue> {
     match lang {
-        Lang::Python => ruff_python_parser::parse_module(code)
-            .map(drop)
-            .map_err(|e| {
-                let (line, column) = line_col(code, e.location.start().to_usize());
-                SyntaxIssue {
-                    line,
-                    column,
-                    message: e.error.to_string(),
-                }
-            }),
+        Lang::Python => ruff_python_parser::parse_module(code).map(drop).map_err(|e| {
+            let (line, column) = line_col(code, e.location.start().to_usize());
+            SyntaxIssue { line, column, message: e.error.to_string() }
+        }),
         Lang::Rust => syn::parse_file(code).map(drop).map_err(|e| {
             let start = e.span().start();
-            SyntaxIssue {
-                line: start.line,
-                column: start.column + 1,
-                message: e.to_string(),
-            }
+            SyntaxIssue { line: start.line, column: start.column + 1, message: e.to_string() }
         }),
-        Lang::Json => serde_json::from_str::<serde_json::Value>(code)
-            .map(drop)
-            .map_err(|e| SyntaxIssue {
-                line: e.line(),
-                column: e.column(),
-                message: e.to_string(),
-            }),
+        Lang::Json => serde_json::from_str::<serde_json::Value>(code).map(drop).map_err(|e| SyntaxIssue {
+            line: e.line(),
+            column: e.column(),
+            message: e.to_string(),
+        }),
     }
 }
 
@@ -108,22 +96,13 @@ pub struct ValidateSummary {
 ///
 /// # Errors
 /// A malformed input, a record without a code field, an output that exists or is the input.
-pub fn validate_file(
-    input: &Path,
-    opts: &ValidateOptions,
-    progress: &dyn Progress,
-) -> Result<ValidateSummary> {
+pub fn validate_file(input: &Path, opts: &ValidateOptions, progress: &dyn Progress) -> Result<ValidateSummary> {
     let mut reader = Reader::open(input)?;
     let mut writer = match &opts.out {
         Some(out) => {
             ensure_distinct(out, &[input])?;
             let columns = reader.header().map(<[String]>::to_vec).unwrap_or_default();
-            Some(Writer::create(
-                out,
-                reader.format(),
-                columns,
-                opts.overwrite,
-            )?)
+            Some(Writer::create(out, reader.format(), columns, opts.overwrite)?)
         }
         None => None,
     };
@@ -133,12 +112,11 @@ pub fn validate_file(
         let record = record?;
         let mut code = String::new();
         for field in &opts.fields {
-            let value =
-                field_str(&record.fields, field).ok_or_else(|| DataError::MissingField {
-                    path: input.to_owned(),
-                    line: record.line,
-                    field: field.clone(),
-                })?;
+            let value = field_str(&record.fields, field).ok_or_else(|| DataError::MissingField {
+                path: input.to_owned(),
+                line: record.line,
+                field: field.clone(),
+            })?;
             code.push_str(&value);
         }
         summary.total += 1;
@@ -148,10 +126,7 @@ pub fn validate_file(
                     w.write(&record.fields)?;
                 }
             }
-            Err(issue) => summary.invalid.push(Invalid {
-                record_line: record.line,
-                issue,
-            }),
+            Err(issue) => summary.invalid.push(Invalid { record_line: record.line, issue }),
         }
         progress.advance(1);
     }
@@ -174,10 +149,7 @@ mod tests {
         let e = check(Lang::Python, "x = 1\nif x\n    y = 2\n").unwrap_err();
         assert_eq!((e.line, e.column), (2, 5), "{e:?}");
         assert!(check(Lang::Python, "def f(:\n").is_err());
-        assert!(
-            check(Lang::Python, "  x = 1\n").is_err(),
-            "unexpected indent"
-        );
+        assert!(check(Lang::Python, "  x = 1\n").is_err(), "unexpected indent");
     }
 
     #[test]

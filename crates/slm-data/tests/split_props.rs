@@ -19,17 +19,15 @@ fn jsonl(records: &[(u8, u8, u16)]) -> String {
         .enumerate()
         .map(|(i, (c, g, t))| {
             // `id` is not a text field for dedup (it is a number); the text decides duplicates.
-            format!("{{\"id\":{i},\"label\":\"c{c}\",\"doc\":\"g{g}\",\"text\":\"sample text number {t} about a topic\"}}\n")
+            format!(
+                "{{\"id\":{i},\"label\":\"c{c}\",\"doc\":\"g{g}\",\"text\":\"sample text number {t} about a topic\"}}\n"
+            )
         })
         .collect()
 }
 
 fn lines(path: &std::path::Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect()
+    std::fs::read_to_string(path).unwrap().lines().map(str::to_owned).collect()
 }
 
 fn field(line: &str, name: &str) -> String {

@@ -5,9 +5,7 @@
 use std::path::PathBuf;
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/tokenizer")
-        .join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tokenizer").join(name)
 }
 
 #[test]
@@ -17,12 +15,7 @@ fn slm_tokenizers_encode_like_python() {
     let lines: Vec<String> = std::fs::read_to_string(fixture("lines.jsonl"))
         .unwrap()
         .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["text"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["text"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(lines.len(), 60);
     for kind in ["bpe", "char"] {

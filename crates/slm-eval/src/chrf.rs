@@ -29,14 +29,7 @@ pub struct ChrfConfig {
 
 impl Default for ChrfConfig {
     fn default() -> Self {
-        ChrfConfig {
-            char_order: 6,
-            word_order: 0,
-            beta: 2,
-            lowercase: false,
-            whitespace: false,
-            eps_smoothing: false,
-        }
+        ChrfConfig { char_order: 6, word_order: 0, beta: 2, lowercase: false, whitespace: false, eps_smoothing: false }
     }
 }
 
@@ -73,16 +66,8 @@ struct Symbols {
 }
 
 fn symbols<'a>(cfg: &ChrfConfig, sent: &'a str, interner: &mut Interner<'a>) -> Symbols {
-    let chars = sent
-        .chars()
-        .filter(|&c| cfg.whitespace || !pystr::is_space(c))
-        .map(u32::from)
-        .collect();
-    let words = if cfg.word_order > 0 {
-        interner.ids(words(sent).into_iter())
-    } else {
-        Vec::new()
-    };
+    let chars = sent.chars().filter(|&c| cfg.whitespace || !pystr::is_space(c)).map(u32::from).collect();
+    let words = if cfg.word_order > 0 { interner.ids(words(sent).into_iter()) } else { Vec::new() };
     Symbols { chars, words }
 }
 
@@ -99,22 +84,10 @@ pub fn f_score(cfg: &ChrfConfig, stats: &[u64]) -> f64 {
     let (mut score, mut avg_prec, mut avg_rec, mut effective) = (0.0, 0.0, 0.0, 0usize);
     for t in stats.chunks(3).take(order) {
         let (n_hyp, n_ref, n_match) = (t[0], t[1], t[2]);
-        let prec = if n_hyp > 0 {
-            n_match as f64 / n_hyp as f64
-        } else {
-            eps
-        };
-        let rec = if n_ref > 0 {
-            n_match as f64 / n_ref as f64
-        } else {
-            eps
-        };
+        let prec = if n_hyp > 0 { n_match as f64 / n_hyp as f64 } else { eps };
+        let rec = if n_ref > 0 { n_match as f64 / n_ref as f64 } else { eps };
         let denom = factor * prec + rec;
-        score += if denom > 0.0 {
-            (1.0 + factor) * prec * rec / denom
-        } else {
-            eps
-        };
+        score += if denom > 0.0 { (1.0 + factor) * prec * rec / denom } else { eps };
         if n_hyp > 0 && n_ref > 0 {
             avg_prec += prec;
             avg_rec += rec;
@@ -143,10 +116,7 @@ pub fn f_score(cfg: &ChrfConfig, stats: &[u64]) -> f64 {
 /// [hyp, ref, match] triplets per order of one segment against its best reference.
 pub fn segment_stats(cfg: &ChrfConfig, hyp: &str, refs: &[&str], counts: &mut Counts) -> Vec<u64> {
     let (hyp, refs): (String, Vec<String>) = if cfg.lowercase {
-        (
-            hyp.to_lowercase(),
-            refs.iter().map(|r| r.to_lowercase()).collect(),
-        )
+        (hyp.to_lowercase(), refs.iter().map(|r| r.to_lowercase()).collect())
     } else {
         (hyp.to_owned(), refs.iter().map(|r| r.to_string()).collect())
     };
@@ -168,11 +138,7 @@ pub fn segment_stats(cfg: &ChrfConfig, hyp: &str, refs: &[&str], counts: &mut Co
         for ((hyp_len, ref_len, n), m) in orders.zip(&matches) {
             let ref_count = windows(ref_len, n);
             // sacrebleu counts no hypothesis n-grams where the reference has none of that order.
-            let hyp_count = if ref_count == 0 {
-                0
-            } else {
-                windows(hyp_len, n)
-            };
+            let hyp_count = if ref_count == 0 { 0 } else { windows(hyp_len, n) };
             stats.extend([hyp_count, ref_count, *m]);
         }
         let f = f_score(cfg, &stats);
@@ -238,10 +204,7 @@ mod tests {
 
     #[test]
     fn punctuation_splitting_follows_sacrebleu() {
-        assert_eq!(
-            words("Hello, (world) a ! x."),
-            ["Hello", ",", "(world", ")", "a", "!", "x", "."]
-        );
+        assert_eq!(words("Hello, (world) a ! x."), ["Hello", ",", "(world", ")", "a", "!", "x", "."]);
     }
 
     #[test]

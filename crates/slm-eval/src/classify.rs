@@ -51,11 +51,7 @@ pub fn report(pred: &[String], gold: &[String]) -> ClassReport {
     let mut labels: Vec<String> = pred.iter().chain(gold).cloned().collect();
     labels.sort();
     labels.dedup();
-    let index: BTreeMap<&str, usize> = labels
-        .iter()
-        .enumerate()
-        .map(|(i, l)| (l.as_str(), i))
-        .collect();
+    let index: BTreeMap<&str, usize> = labels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
     let k = labels.len();
     let mut matrix = vec![vec![0u64; k]; k];
     for (p, g) in pred.iter().zip(gold) {
@@ -69,24 +65,12 @@ pub fn report(pred: &[String], gold: &[String]) -> ClassReport {
         let support: u64 = matrix[i].iter().sum();
         let precision = ratio(tp, predicted);
         let recall = ratio(tp, support);
-        let f1 = if precision + recall > 0.0 {
-            2.0 * precision * recall / (precision + recall)
-        } else {
-            0.0
-        };
+        let f1 = if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 };
         mp += precision;
         mr += recall;
         mf += f1;
         wf += f1 * support as f64;
-        classes.insert(
-            label.clone(),
-            ClassScore {
-                precision,
-                recall,
-                f1,
-                support,
-            },
-        );
+        classes.insert(label.clone(), ClassScore { precision, recall, f1, support });
     }
     let correct: u64 = (0..k).map(|i| matrix[i][i]).sum();
     let kf = k.max(1) as f64;

@@ -13,13 +13,7 @@ struct Counter {
 impl<'a> Visitor<'a> for Counter {
     fn visit_stmt(&mut self, stmt: &'a Stmt) {
         self.decisions += match stmt {
-            Stmt::If(s) => {
-                1 + s
-                    .elif_else_clauses
-                    .iter()
-                    .filter(|c| c.test.is_some())
-                    .count()
-            }
+            Stmt::If(s) => 1 + s.elif_else_clauses.iter().filter(|c| c.test.is_some()).count(),
             Stmt::For(_) | Stmt::While(_) | Stmt::With(_) | Stmt::Assert(_) => 1,
             Stmt::Try(s) => s.handlers.len(),
             Stmt::Match(s) => s.cases.len(),

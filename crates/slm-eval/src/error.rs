@@ -35,9 +35,7 @@ pub enum EvalError {
         problem: String,
     },
     /// Two files that must align segment by segment do not.
-    #[error(
-        "{hyp} has {hyp_lines} segments but {reference} has {ref_lines}; they must align line by line"
-    )]
+    #[error("{hyp} has {hyp_lines} segments but {reference} has {ref_lines}; they must align line by line")]
     LineCount {
         /// The hypothesis file.
         hyp: PathBuf,
@@ -56,19 +54,12 @@ pub enum EvalError {
 impl EvalError {
     /// Wraps an I/O error with its path.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        EvalError::Io {
-            path: path.into(),
-            source,
-        }
+        EvalError::Io { path: path.into(), source }
     }
 
     /// A malformed-content error.
     pub fn malformed(path: impl Into<PathBuf>, line: usize, problem: impl Into<String>) -> Self {
-        EvalError::Malformed {
-            path: path.into(),
-            line,
-            problem: problem.into(),
-        }
+        EvalError::Malformed { path: path.into(), line, problem: problem.into() }
     }
 }
 

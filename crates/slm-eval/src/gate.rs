@@ -29,10 +29,8 @@ pub struct Comparison {
     pub regressed: bool,
 }
 
-const NOT_SCORES: [&str; 10] = [
-    "counts", "totals", "sys_len", "ref_len", "tokens", "problems", "samples", "support", "matrix",
-    "bp",
-];
+const NOT_SCORES: [&str; 10] =
+    ["counts", "totals", "sys_len", "ref_len", "tokens", "problems", "samples", "support", "matrix", "bp"];
 
 fn leaves(prefix: &str, v: &Value, out: &mut Vec<(String, f64)>) {
     match v {
@@ -46,11 +44,7 @@ fn leaves(prefix: &str, v: &Value, out: &mut Vec<(String, f64)>) {
                 if NOT_SCORES.contains(&k.as_str()) {
                     continue;
                 }
-                let name = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
+                let name = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
                 leaves(&name, v, out);
             }
         }
@@ -75,18 +69,8 @@ pub fn compare(baseline: &Value, now: &Value, tol: Tolerance) -> Vec<Comparison>
                 Tolerance::Absolute(t) => t,
                 Tolerance::Percent(p) => base.abs() * p / 100.0,
             };
-            let worse = if lower_is_better(&name) {
-                cur - base
-            } else {
-                base - cur
-            };
-            Some(Comparison {
-                name,
-                baseline: base,
-                now: cur,
-                delta: cur - base,
-                regressed: worse > allowed + 1e-12,
-            })
+            let worse = if lower_is_better(&name) { cur - base } else { base - cur };
+            Some(Comparison { name, baseline: base, now: cur, delta: cur - base, regressed: worse > allowed + 1e-12 })
         })
         .collect()
 }
@@ -113,8 +97,7 @@ mod tests {
         let base = json!({"rouge1":{"fmeasure":0.40},"perplexity":10.0});
         let now = json!({"rouge1":{"fmeasure":0.41},"perplexity":11.0});
         let c = compare(&base, &now, Tolerance::Absolute(0.5));
-        let by: std::collections::HashMap<_, _> =
-            c.iter().map(|c| (c.name.as_str(), c.regressed)).collect();
+        let by: std::collections::HashMap<_, _> = c.iter().map(|c| (c.name.as_str(), c.regressed)).collect();
         assert!(!by["rouge1.fmeasure"]);
         assert!(by["perplexity"]);
     }

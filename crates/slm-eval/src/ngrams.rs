@@ -15,9 +15,7 @@ pub struct Interner<'a> {
 impl Default for Interner<'_> {
     fn default() -> Self {
         // Sized for a typical segment, so that small segments never rehash.
-        Interner {
-            ids: FxHashMap::with_capacity_and_hasher(128, Default::default()),
-        }
+        Interner { ids: FxHashMap::with_capacity_and_hasher(128, Default::default()) }
     }
 }
 
@@ -88,10 +86,7 @@ impl Counts {
         let old = std::mem::replace(&mut self.slots, vec![Slot::default(); needed]);
         let generation = self.generation;
         self.len = 0;
-        for s in old
-            .into_iter()
-            .filter(|s| s.generation == generation && generation != 0)
-        {
+        for s in old.into_iter().filter(|s| s.generation == generation && generation != 0) {
             *self.slot_mut(s.key) = s;
         }
     }
@@ -104,11 +99,7 @@ impl Counts {
             let s = self.slots[i];
             if s.generation != self.generation {
                 self.len += 1;
-                self.slots[i] = Slot {
-                    key,
-                    count: 0,
-                    generation: self.generation,
-                };
+                self.slots[i] = Slot { key, count: 0, generation: self.generation };
                 return &mut self.slots[i];
             }
             if s.key == key {
@@ -151,11 +142,7 @@ impl Counts {
             self.generation = 1;
         }
         self.reserve(other.len);
-        for s in other
-            .slots
-            .iter()
-            .filter(|s| s.generation == other.generation && other.generation != 0)
-        {
+        for s in other.slots.iter().filter(|s| s.generation == other.generation && other.generation != 0) {
             let mine = self.slot_mut(s.key);
             mine.count = mine.count.max(s.count);
         }
@@ -186,13 +173,7 @@ fn for_each_key(symbols: &[u32], max_order: usize, bits: u32, mut f: impl FnMut(
 }
 
 /// Clipped matches per order (index n-1) of the n-grams of `symbols` against `refs`, which it consumes.
-pub fn clipped_matches(
-    symbols: &[u32],
-    refs: &mut Counts,
-    max_order: usize,
-    bits: u32,
-    matches: &mut [u64],
-) {
+pub fn clipped_matches(symbols: &[u32], refs: &mut Counts, max_order: usize, bits: u32, matches: &mut [u64]) {
     for_each_key(symbols, max_order, bits, |n, k| {
         if refs.take(k) {
             matches[n - 1] += 1;

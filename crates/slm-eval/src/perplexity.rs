@@ -35,16 +35,10 @@ pub struct Perplexity {
 ///
 /// # Errors
 /// `stride` is 0 or above the context, no text has two tokens, or the scorer fails.
-pub fn perplexity(
-    scorer: &mut dyn Scorer,
-    texts: &[Vec<u32>],
-    stride: usize,
-) -> Result<Perplexity> {
+pub fn perplexity(scorer: &mut dyn Scorer, texts: &[Vec<u32>], stride: usize) -> Result<Perplexity> {
     let ctx = scorer.context_len();
     if stride == 0 || stride > ctx {
-        return Err(EvalError::Usage(format!(
-            "--stride must be between 1 and the context length {ctx}, got {stride}"
-        )));
+        return Err(EvalError::Usage(format!("--stride must be between 1 and the context length {ctx}, got {stride}")));
     }
     let (mut total, mut count) = (0.0f64, 0u64);
     for tokens in texts {
@@ -68,16 +62,10 @@ pub fn perplexity(
         }
     }
     if count == 0 {
-        return Err(EvalError::Usage(
-            "no text has two or more tokens to score".into(),
-        ));
+        return Err(EvalError::Usage("no text has two or more tokens to score".into()));
     }
     let nll = total / count as f64;
-    Ok(Perplexity {
-        perplexity: nll.exp(),
-        nll,
-        tokens: count,
-    })
+    Ok(Perplexity { perplexity: nll.exp(), nll, tokens: count })
 }
 
 #[cfg(test)]
@@ -97,15 +85,7 @@ mod tests {
         }
         fn log_probs(&mut self, t: &[u32]) -> Result<Vec<f64>> {
             self.windows.push(t.to_vec());
-            Ok(t.windows(2)
-                .map(|w| {
-                    if w[1] == (w[0] + 1) % 4 {
-                        0.5f64.ln()
-                    } else {
-                        (1.0f64 / 6.0).ln()
-                    }
-                })
-                .collect())
+            Ok(t.windows(2).map(|w| if w[1] == (w[0] + 1) % 4 { 0.5f64.ln() } else { (1.0f64 / 6.0).ln() }).collect())
         }
     }
 
@@ -113,10 +93,7 @@ mod tests {
     fn every_token_after_the_first_is_scored_once() {
         let text: Vec<u32> = vec![0, 1, 2, 3, 0, 2, 1, 2, 3, 3];
         for (ctx, stride) in [(4, 2), (4, 3), (3, 1), (16, 16)] {
-            let mut m = Bigram {
-                ctx,
-                windows: vec![],
-            };
+            let mut m = Bigram { ctx, windows: vec![] };
             let p = perplexity(&mut m, std::slice::from_ref(&text), stride).unwrap();
             assert_eq!(p.tokens, 9, "ctx {ctx} stride {stride}");
             // 6 predictable transitions at 1/2, 3 at 1/6
@@ -125,37 +102,9 @@ mod tests {
             assert!(m.windows.iter().all(|w| w.len() <= ctx));
         }
         // Disjoint windows [0..4], [4..8], [8..10] predict 3 + 3 + 1 tokens.
-        let p = perplexity(
-            &mut Bigram {
-                ctx: 4,
-                windows: vec![],
-            },
-            std::slice::from_ref(&text),
-            4,
-        )
-        .unwrap();
+        let p = perplexity(&mut Bigram { ctx: 4, windows: vec![] }, std::slice::from_ref(&text), 4).unwrap();
         assert_eq!(p.tokens, 7);
-        assert!(
-            perplexity(
-                &mut Bigram {
-                    ctx: 4,
-                    windows: vec![]
-                },
-                &[vec![1]],
-                2
-            )
-            .is_err()
-        );
-        assert!(
-            perplexity(
-                &mut Bigram {
-                    ctx: 4,
-                    windows: vec![]
-                },
-                std::slice::from_ref(&text),
-                5
-            )
-            .is_err()
-        );
+        assert!(perplexity(&mut Bigram { ctx: 4, windows: vec![] }, &[vec![1]], 2).is_err());
+        assert!(perplexity(&mut Bigram { ctx: 4, windows: vec![] }, std::slice::from_ref(&text), 5).is_err());
     }
 }

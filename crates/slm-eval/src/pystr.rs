@@ -11,9 +11,7 @@ pub fn is_space(c: char) -> bool {
 /// (U+0085, U+00A0, U+1680, U+2000..U+200A, U+2028, U+2029, U+202F, U+205F, U+3000), 0 = no space.
 const SPACE_CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
-    let ascii: [u8; 10] = [
-        b' ', b'\t', b'\n', 0x0b, 0x0c, b'\r', 0x1c, 0x1d, 0x1e, 0x1f,
-    ];
+    let ascii: [u8; 10] = [b' ', b'\t', b'\n', 0x0b, 0x0c, b'\r', 0x1c, 0x1d, 0x1e, 0x1f];
     let mut i = 0;
     while i < ascii.len() {
         t[ascii[i] as usize] = 1;
@@ -31,11 +29,7 @@ fn space_len(s: &str, i: usize) -> usize {
     match SPACE_CLASS[s.as_bytes()[i] as usize] {
         0 => 0,
         1 => 1,
-        _ => s[i..]
-            .chars()
-            .next()
-            .filter(|&c| is_space(c))
-            .map_or(0, char::len_utf8),
+        _ => s[i..].chars().next().filter(|&c| is_space(c)).map_or(0, char::len_utf8),
     }
 }
 
@@ -57,10 +51,7 @@ pub fn split(s: &str) -> impl Iterator<Item = &str> {
         let start = i;
         loop {
             // Jump to the next byte that may start a space, then check it.
-            i += bytes[i..]
-                .iter()
-                .position(|&b| SPACE_CLASS[b as usize] != 0)
-                .unwrap_or(bytes.len() - i);
+            i += bytes[i..].iter().position(|&b| SPACE_CLASS[b as usize] != 0).unwrap_or(bytes.len() - i);
             if i >= bytes.len() || space_len(s, i) > 0 {
                 break;
             }
@@ -93,15 +84,10 @@ mod tests {
 
     #[test]
     fn python_whitespace() {
-        assert!(
-            is_space('\u{1f}') && is_space('\u{a0}') && is_space('\u{3000}') && is_space('\u{85}')
-        );
+        assert!(is_space('\u{1f}') && is_space('\u{a0}') && is_space('\u{3000}') && is_space('\u{85}'));
         assert!(!is_space('\u{200b}'));
         assert_eq!(split(" a\u{1c}b\t c ").collect::<Vec<_>>(), ["a", "b", "c"]);
-        assert_eq!(
-            split("é\u{a0}ü\u{3000}\u{200b}x").collect::<Vec<_>>(),
-            ["é", "ü", "\u{200b}x"]
-        );
+        assert_eq!(split("é\u{a0}ü\u{3000}\u{200b}x").collect::<Vec<_>>(), ["é", "ü", "\u{200b}x"]);
         assert_eq!(split("").count(), 0);
         assert_eq!(rstrip("x \u{1e}\r\n"), "x");
     }

@@ -14,18 +14,11 @@ pub fn read_lines(path: &Path) -> Result<Vec<String>> {
     let mut lines = Vec::new();
     let body = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
     if bytes.is_empty() {
-        return Err(EvalError::malformed(
-            path,
-            0,
-            "the file is empty; expected one segment per line",
-        ));
+        return Err(EvalError::malformed(path, 0, "the file is empty; expected one segment per line"));
     }
     for (i, line) in body.split(|&b| b == b'\n').enumerate() {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let text = std::str::from_utf8(line).map_err(|_| EvalError::Utf8 {
-            path: path.to_owned(),
-            line: i + 1,
-        })?;
+        let text = std::str::from_utf8(line).map_err(|_| EvalError::Utf8 { path: path.to_owned(), line: i + 1 })?;
         lines.push(text.to_owned());
     }
     Ok(lines)
@@ -43,13 +36,7 @@ pub fn read_jsonl_field(path: &Path, field: &str) -> Result<Vec<String>> {
             v.get(field)
                 .and_then(|f| f.as_str())
                 .map(str::to_owned)
-                .ok_or_else(|| {
-                    EvalError::malformed(
-                        path,
-                        i + 1,
-                        format!("the record has no string field `{field}`"),
-                    )
-                })
+                .ok_or_else(|| EvalError::malformed(path, i + 1, format!("the record has no string field `{field}`")))
         })
         .collect()
 }
@@ -93,10 +80,7 @@ impl Corpus {
     pub fn read(hyp: &Path, refs: &[PathBuf]) -> Result<Corpus> {
         let is_jsonl = |p: &Path| p.extension().is_some_and(|e| e == "jsonl");
         if is_jsonl(hyp) && refs.iter().all(|r| r == hyp) {
-            return Ok(Corpus {
-                hyps: read_jsonl_field(hyp, "hyp")?,
-                refs: vec![read_jsonl_field(hyp, "ref")?],
-            });
+            return Ok(Corpus { hyps: read_jsonl_field(hyp, "hyp")?, refs: vec![read_jsonl_field(hyp, "ref")?] });
         }
         if refs.is_empty() {
             return Err(EvalError::Usage("give at least one --ref file".into()));
@@ -115,10 +99,7 @@ impl Corpus {
             }
             streams.push(lines);
         }
-        Ok(Corpus {
-            hyps,
-            refs: streams,
-        })
+        Ok(Corpus { hyps, refs: streams })
     }
 
     /// The references of segment `i`, one per stream.
@@ -142,9 +123,6 @@ mod tests {
         std::fs::write(&p, "").unwrap();
         assert!(read_lines(&p).is_err());
         std::fs::write(&p, b"ok\n\xff\n").unwrap();
-        assert_eq!(
-            read_lines(&p).unwrap_err().to_string(),
-            format!("{}:2: invalid UTF-8", p.display())
-        );
+        assert_eq!(read_lines(&p).unwrap_err().to_string(), format!("{}:2: invalid UTF-8", p.display()));
     }
 }

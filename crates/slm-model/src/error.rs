@@ -39,10 +39,7 @@ pub enum ModelError {
 impl ModelError {
     /// A format error.
     pub fn format(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
-        ModelError::Format {
-            path: path.into(),
-            problem: problem.into(),
-        }
+        ModelError::Format { path: path.into(), problem: problem.into() }
     }
 }
 

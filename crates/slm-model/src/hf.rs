@@ -39,34 +39,24 @@ struct LlamaDims {
 
 fn llama_dims(g: &Gguf) -> Result<LlamaDims> {
     let int = |key: &str| {
-        g.require(key)?
-            .as_u64()
-            .ok_or_else(|| ModelError::format(g.path(), format!("`{key}` must be an integer")))
+        g.require(key)?.as_u64().ok_or_else(|| ModelError::format(g.path(), format!("`{key}` must be an integer")))
     };
     // GGUF stores these as f32; print them as the shortest decimal that is that f32 (1e-5, not 9.99e-6).
     let float = |key: &str, default: f64| {
         let x = g.get(key).and_then(Value::as_f64).unwrap_or(default) as f32;
-        x.to_string()
-            .parse::<f64>()
-            .expect("a float prints as a float")
+        x.to_string().parse::<f64>().expect("a float prints as a float")
     };
     let heads = int("llama.attention.head_count")?;
     let vocab = match g.get("llama.vocab_size").and_then(Value::as_u64) {
         Some(v) => v,
-        None => g
-            .require("tokenizer.ggml.tokens")?
-            .as_array()
-            .map_or(0, |a| a.len() as u64),
+        None => g.require("tokenizer.ggml.tokens")?.as_array().map_or(0, |a| a.len() as u64),
     };
     Ok(LlamaDims {
         layers: int("llama.block_count")?,
         hidden: int("llama.embedding_length")?,
         ffn: int("llama.feed_forward_length")?,
         heads,
-        kv_heads: g
-            .get("llama.attention.head_count_kv")
-            .and_then(Value::as_u64)
-            .unwrap_or(heads),
+        kv_heads: g.get("llama.attention.head_count_kv").and_then(Value::as_u64).unwrap_or(heads),
         context: int("llama.context_length")?,
         rope_theta: float("llama.rope.freq_base", 10_000.0),
         rms_eps: float("llama.attention.layer_norm_rms_epsilon", 1e-5),
@@ -114,8 +104,7 @@ fn unpermute(data: &[f32], rows: usize, cols: usize, heads: usize) -> Vec<f32> {
             for j in 0..2 {
                 let src = h * hd + 2 * i + j;
                 let dst = h * hd + j * half + i;
-                out[dst * cols..(dst + 1) * cols]
-                    .copy_from_slice(&data[src * cols..(src + 1) * cols]);
+                out[dst * cols..(dst + 1) * cols].copy_from_slice(&data[src * cols..(src + 1) * cols]);
             }
         }
     }
@@ -141,11 +130,7 @@ pub fn import_gguf(src: &Path, out: &Path, overwrite: bool) -> Result<ImportSumm
         }));
     }
     let g = Gguf::open(src)?;
-    let arch = g
-        .require("general.architecture")?
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let arch = g.require("general.architecture")?.as_str().unwrap_or_default().to_owned();
     if arch != "llama" {
         return Err(ModelError::Unsupported {
             path: src.to_owned(),
@@ -155,21 +140,12 @@ pub fn import_gguf(src: &Path, out: &Path, overwrite: bool) -> Result<ImportSumm
     }
     let d = llama_dims(&g)?;
     let tokenizer = to_hf_tokenizer(&g)?;
-    let parent = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|e| ModelError::Io {
-        path: parent.to_owned(),
-        source: e,
-    })?;
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| ModelError::Io { path: parent.to_owned(), source: e })?;
     let tmp = tempfile::Builder::new()
         .prefix(".slm-import-")
         .tempdir_in(parent)
-        .map_err(|e| ModelError::Io {
-            path: parent.to_owned(),
-            source: e,
-        })?;
+        .map_err(|e| ModelError::Io { path: parent.to_owned(), source: e })?;
 
     let mut tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)> = BTreeMap::new();
     let mut parameters = 0u64;
@@ -177,19 +153,12 @@ pub fn import_gguf(src: &Path, out: &Path, overwrite: bool) -> Result<ImportSumm
         let (name, heads) = hf_name(&t.name, &d).ok_or_else(|| ModelError::Unsupported {
             path: src.to_owned(),
             what: format!("tensor `{}`", t.name),
-            supported:
-                "slm maps llama tensors (token_embd, output_norm, output, blk.N.{attn,ffn}_*)"
-                    .into(),
+            supported: "slm maps llama tensors (token_embd, output_norm, output, blk.N.{attn,ffn}_*)".into(),
         })?;
         let shape = t.shape();
         let mut data = g.to_f32(t)?;
         if let Some(heads) = heads {
-            data = unpermute(
-                &data,
-                shape[0],
-                shape.get(1).copied().unwrap_or(1),
-                heads as usize,
-            );
+            data = unpermute(&data, shape[0], shape.get(1).copied().unwrap_or(1), heads as usize);
         }
         parameters += t.len();
         tensors.insert(name, (shape, data));
@@ -200,9 +169,8 @@ pub fn import_gguf(src: &Path, out: &Path, overwrite: bool) -> Result<ImportSumm
         .iter()
         .map(|(name, (shape, data))| {
             let bytes: &[u8] = bytemuck_f32(data);
-            let view =
-                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
-                    .expect("shape matches the data");
+            let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
+                .expect("shape matches the data");
             (name.clone(), view)
         })
         .collect();
@@ -214,11 +182,8 @@ pub fn import_gguf(src: &Path, out: &Path, overwrite: bool) -> Result<ImportSumm
 
     let id = |key: &str| g.get(key).and_then(Value::as_u64);
     let token = |key: &str| id(key).and_then(|i| tokenizer.id_to_token(i as u32));
-    let (bos, eos, pad) = (
-        id("tokenizer.ggml.bos_token_id"),
-        id("tokenizer.ggml.eos_token_id"),
-        id("tokenizer.ggml.padding_token_id"),
-    );
+    let (bos, eos, pad) =
+        (id("tokenizer.ggml.bos_token_id"), id("tokenizer.ggml.eos_token_id"), id("tokenizer.ggml.padding_token_id"));
     write_json(
         tmp.path(),
         "config.json",
@@ -287,16 +252,10 @@ pub fn import_gguf(src: &Path, out: &Path, overwrite: bool) -> Result<ImportSumm
             .map_err(|e| ModelError::Io { path, source: e })?;
     }
     if out.exists() {
-        std::fs::remove_dir_all(out).map_err(|e| ModelError::Io {
-            path: out.to_owned(),
-            source: e,
-        })?;
+        std::fs::remove_dir_all(out).map_err(|e| ModelError::Io { path: out.to_owned(), source: e })?;
     }
     let kept = tmp.keep();
-    std::fs::rename(&kept, out).map_err(|e| ModelError::Io {
-        path: out.to_owned(),
-        source: e,
-    })?;
+    std::fs::rename(&kept, out).map_err(|e| ModelError::Io { path: out.to_owned(), source: e })?;
     Ok(ImportSummary {
         out: out.to_owned(),
         architecture: "LlamaForCausalLM".into(),
@@ -308,42 +267,23 @@ pub fn import_gguf(src: &Path, out: &Path, overwrite: bool) -> Result<ImportSumm
 /// Every layer must have its nine tensors, and the embedding must be there.
 fn check_complete(src: &Path, d: &LlamaDims, tensors: &[TensorInfo]) -> Result<()> {
     let names: std::collections::HashSet<&str> = tensors.iter().map(|t| t.name.as_str()).collect();
-    let mut needed = vec![
-        "token_embd.weight".to_owned(),
-        "output_norm.weight".to_owned(),
-    ];
+    let mut needed = vec!["token_embd.weight".to_owned(), "output_norm.weight".to_owned()];
     for l in 0..d.layers {
-        for part in [
-            "attn_norm",
-            "ffn_norm",
-            "attn_q",
-            "attn_k",
-            "attn_v",
-            "attn_output",
-            "ffn_gate",
-            "ffn_up",
-            "ffn_down",
-        ] {
+        for part in
+            ["attn_norm", "ffn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"]
+        {
             needed.push(format!("blk.{l}.{part}.weight"));
         }
     }
     match needed.iter().find(|n| !names.contains(n.as_str())) {
-        Some(missing) => Err(ModelError::format(
-            src,
-            format!("tensor `{missing}` is missing"),
-        )),
+        Some(missing) => Err(ModelError::format(src, format!("tensor `{missing}` is missing"))),
         None => Ok(()),
     }
 }
 
 /// The bytes of an f32 slice (little-endian machines only, as safetensors stores little-endian).
 fn bytemuck_f32(data: &[f32]) -> &[u8] {
-    const {
-        assert!(
-            cfg!(target_endian = "little"),
-            "safetensors stores little-endian data"
-        )
-    };
+    const { assert!(cfg!(target_endian = "little"), "safetensors stores little-endian data") };
     // SAFETY: f32 has no padding and any byte pattern is a valid u8; the length covers the same memory.
     unsafe { std::slice::from_raw_parts(data.as_ptr().cast::<u8>(), std::mem::size_of_val(data)) }
 }

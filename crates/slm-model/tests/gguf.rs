@@ -9,9 +9,7 @@ use serde_json::Value as Json;
 use slm_model::gguf::{Gguf, Value};
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/gguf")
-        .join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/gguf").join(name)
 }
 
 fn expected() -> Json {
@@ -24,26 +22,12 @@ fn check_stats(name: &str, values: &[f32], want: &Json) {
     let sum: f64 = values.iter().map(|&v| f64::from(v)).sum();
     let sumsq: f64 = values.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
     let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1.0);
-    assert!(
-        close(sum, want["sum"].as_f64().unwrap()),
-        "{name}: sum {sum} vs {}",
-        want["sum"]
-    );
-    assert!(
-        close(sumsq, want["sumsq"].as_f64().unwrap()),
-        "{name}: sumsq {sumsq} vs {}",
-        want["sumsq"]
-    );
+    assert!(close(sum, want["sum"].as_f64().unwrap()), "{name}: sum {sum} vs {}", want["sum"]);
+    assert!(close(sumsq, want["sumsq"].as_f64().unwrap()), "{name}: sumsq {sumsq} vs {}", want["sumsq"]);
     // The fixture holds f32 values printed as f64; rounding them back to f32 recovers them exactly.
     let first: Vec<f32> = values[..8.min(n)].to_vec();
     let last: Vec<f32> = values[n.saturating_sub(8)..].to_vec();
-    let as_vec = |j: &Json| -> Vec<f32> {
-        j.as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_f64().unwrap() as f32)
-            .collect()
-    };
+    let as_vec = |j: &Json| -> Vec<f32> { j.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect() };
     assert_eq!(first, as_vec(&want["first"]), "{name}: first values");
     assert_eq!(last, as_vec(&want["last"]), "{name}: last values");
 }
@@ -52,10 +36,7 @@ fn check_stats(name: &str, values: &[f32], want: &Json) {
 fn tiny_model_dequantizes_exactly_like_gguf_py() {
     let g = Gguf::open(&fixture("tiny.gguf")).unwrap();
     assert_eq!(g.version, 3);
-    assert_eq!(
-        g.get("general.architecture"),
-        Some(&Value::Str("llama".into()))
-    );
+    assert_eq!(g.get("general.architecture"), Some(&Value::Str("llama".into())));
     assert_eq!(g.get("llama.block_count").and_then(Value::as_u64), Some(2));
     let want = expected();
     let tensors = want["tensors"].as_object().unwrap();
@@ -63,18 +44,8 @@ fn tiny_model_dequantizes_exactly_like_gguf_py() {
     let mut types = std::collections::BTreeSet::new();
     for t in &g.tensors {
         let w = &tensors[&t.name];
-        assert_eq!(
-            t.ggml_type.name(),
-            w["type"].as_str().unwrap(),
-            "{}",
-            t.name
-        );
-        let shape: Vec<usize> = w["shape"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_u64().unwrap() as usize)
-            .collect();
+        assert_eq!(t.ggml_type.name(), w["type"].as_str().unwrap(), "{}", t.name);
+        let shape: Vec<usize> = w["shape"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as usize).collect();
         assert_eq!(t.shape(), shape, "{}", t.name);
         check_stats(&t.name, &g.to_f32(t).unwrap(), w);
         types.insert(t.ggml_type.name());
@@ -88,8 +59,7 @@ fn import_writes_an_hf_directory_with_unpermuted_attention() {
     let out = dir.path().join("model");
     let s = slm_model::hf::import_gguf(&fixture("tiny.gguf"), &out, false).unwrap();
     assert_eq!(s.tensors, 2 + 2 * 9 + 1);
-    let config: Json =
-        serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    let config: Json = serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["model_type"], "llama");
     assert_eq!(config["num_key_value_heads"], 2);
     assert_eq!(config["tie_word_embeddings"], false);
@@ -98,37 +68,19 @@ fn import_writes_an_hf_directory_with_unpermuted_attention() {
     let want = expected();
     for (name, w) in want["hf_rows"].as_object().unwrap() {
         let t = st.tensor(name).unwrap();
-        let row: Vec<f32> = t
-            .data()
-            .chunks_exact(4)
-            .take(t.shape()[1])
-            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-            .collect();
+        let row: Vec<f32> =
+            t.data().chunks_exact(4).take(t.shape()[1]).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
         check_stats(name, &row, w);
     }
     let tok = tokenizers::Tokenizer::from_file(out.join("tokenizer.json")).unwrap();
     let enc = tok.encode("To be 2024<|endoftext|>", false).unwrap();
-    let digits: Vec<&str> = enc
-        .get_tokens()
-        .iter()
-        .map(String::as_str)
-        .filter(|t| t.chars().all(|c| c.is_ascii_digit()))
-        .collect();
-    assert_eq!(
-        digits,
-        ["2", "0", "2", "4"],
-        "smollm pre-tokenizer splits digits: {:?}",
-        enc.get_tokens()
-    );
+    let digits: Vec<&str> =
+        enc.get_tokens().iter().map(String::as_str).filter(|t| t.chars().all(|c| c.is_ascii_digit())).collect();
+    assert_eq!(digits, ["2", "0", "2", "4"], "smollm pre-tokenizer splits digits: {:?}", enc.get_tokens());
     assert_eq!(enc.get_ids().last(), Some(&0), "control tokens are special");
-    assert_eq!(
-        tok.decode(enc.get_ids(), false).unwrap(),
-        "To be 2024<|endoftext|>"
-    );
+    assert_eq!(tok.decode(enc.get_ids(), false).unwrap(), "To be 2024<|endoftext|>");
     // The target exists now: a second import is refused and changes nothing.
-    let err = slm_model::hf::import_gguf(&fixture("tiny.gguf"), &out, false)
-        .unwrap_err()
-        .to_string();
+    let err = slm_model::hf::import_gguf(&fixture("tiny.gguf"), &out, false).unwrap_err().to_string();
     assert!(err.contains("already exists"), "{err}");
 }
 
@@ -142,44 +94,25 @@ fn patched(dir: &std::path::Path, patch: impl Fn(&mut Vec<u8>)) -> PathBuf {
 }
 
 fn find(bytes: &[u8], needle: &[u8]) -> usize {
-    bytes
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .unwrap()
+    bytes.windows(needle.len()).position(|w| w == needle).unwrap()
 }
 
 #[test]
 fn bad_files_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("m");
-    let err = |p: &PathBuf| {
-        slm_model::hf::import_gguf(p, &out, false)
-            .unwrap_err()
-            .to_string()
-    };
+    let err = |p: &PathBuf| slm_model::hf::import_gguf(p, &out, false).unwrap_err().to_string();
     let truncated = patched(dir.path(), |b| b.truncate(3000));
-    assert!(
-        err(&truncated).contains("truncated while reading"),
-        "{}",
-        err(&truncated)
-    );
+    assert!(err(&truncated).contains("truncated while reading"), "{}", err(&truncated));
     let cut_data = patched(dir.path(), |b| b.truncate(b.len() - 100));
-    assert!(
-        err(&cut_data).contains("truncated: tensor"),
-        "{}",
-        err(&cut_data)
-    );
+    assert!(err(&cut_data).contains("truncated: tensor"), "{}", err(&cut_data));
     let not_gguf = patched(dir.path(), |b| b[..4].copy_from_slice(b"GGUX"));
     assert!(err(&not_gguf).contains("not a GGUF file"));
     let arch = patched(dir.path(), |b| {
         let at = find(b, b"general.architecture") + "general.architecture".len() + 4 + 8;
         b[at..at + 5].copy_from_slice(b"mamba");
     });
-    assert!(
-        err(&arch).contains("architecture `mamba` is not supported"),
-        "{}",
-        err(&arch)
-    );
+    assert!(err(&arch).contains("architecture `mamba` is not supported"), "{}", err(&arch));
     let q5k = patched(dir.path(), |b| {
         // output.weight: name, rank 2, two u64 dimensions, then its type
         let at = find(b, b"output.weight") + "output.weight".len() + 4 + 16;
@@ -216,11 +149,7 @@ fn real_smollm2_reads_like_gguf_py() {
     let want = expected();
     let g = Gguf::open(&path).unwrap();
     assert_eq!(g.get("llama.block_count").and_then(Value::as_u64), Some(30));
-    assert_eq!(
-        g.get("llama.attention.head_count_kv")
-            .and_then(Value::as_u64),
-        Some(3)
-    );
+    assert_eq!(g.get("llama.attention.head_count_kv").and_then(Value::as_u64), Some(3));
     for (name, w) in want["smollm2"].as_object().unwrap() {
         let t = g.tensor(name).unwrap();
         assert_eq!(t.ggml_type.name(), w["type"].as_str().unwrap());

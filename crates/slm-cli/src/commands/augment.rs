@@ -4,9 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use slm_data::augment::{
-    AugmentOptions, Delete, Insert, Lexicon, Swap, Synonym, TextOp, augment_file,
-};
+use slm_data::augment::{AugmentOptions, Delete, Insert, Lexicon, Swap, Synonym, TextOp, augment_file};
 
 use crate::CliError;
 use crate::progress::Bar;
@@ -60,16 +58,11 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode, CliError> {
-    for (name, p) in [
-        ("--synonym", args.synonym),
-        ("--insert", args.insert),
-        ("--swap", args.swap),
-        ("--delete", args.delete),
-    ] {
+    for (name, p) in
+        [("--synonym", args.synonym), ("--insert", args.insert), ("--swap", args.swap), ("--delete", args.delete)]
+    {
         if !(0.0..=1.0).contains(&p) {
-            return Err(CliError::Usage(format!(
-                "{name} must be between 0 and 1, got {p}"
-            )));
+            return Err(CliError::Usage(format!("{name} must be between 0 and 1, got {p}")));
         }
     }
     let needs_lexicon = args.synonym > 0.0 || args.insert > 0.0;
@@ -80,16 +73,10 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     };
     let mut ops: Vec<Box<dyn TextOp>> = Vec::new();
     if args.synonym > 0.0 {
-        ops.push(Box::new(Synonym {
-            p: args.synonym,
-            lexicon: lexicon.clone(),
-        }));
+        ops.push(Box::new(Synonym { p: args.synonym, lexicon: lexicon.clone() }));
     }
     if args.insert > 0.0 {
-        ops.push(Box::new(Insert {
-            p: args.insert,
-            lexicon,
-        }));
+        ops.push(Box::new(Insert { p: args.insert, lexicon }));
     }
     if args.swap > 0.0 {
         ops.push(Box::new(Swap { p: args.swap }));

@@ -35,18 +35,10 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let glossary = Glossary::from_file(&args.glossary)?;
-    let opts = NormalizeOptions {
-        fields: args.fields,
-        out: args.out,
-        overwrite: args.force,
-    };
+    let opts = NormalizeOptions { fields: args.fields, out: args.out, overwrite: args.force };
     let counts = normalize_file(&args.data, &glossary, &opts, &Bar::new())?;
     let total: u64 = counts.values().sum();
-    eprintln!(
-        "{} variants in the glossary; {total} replacements written to {}",
-        glossary.len(),
-        opts.out.display()
-    );
+    eprintln!("{} variants in the glossary; {total} replacements written to {}", glossary.len(), opts.out.display());
     for (term, n) in &counts {
         eprintln!("{n:>8}  {term}");
     }

@@ -59,11 +59,10 @@ pub struct Args {
 pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let near_dup = match args.near_dup.as_str() {
         "off" => None,
-        t => Some(t.parse::<f64>().map_err(|_| {
-            CliError::Usage(format!(
-                "--near-dup takes a number in (0, 1] or `off`, got `{t}`"
-            ))
-        })?),
+        t => Some(
+            t.parse::<f64>()
+                .map_err(|_| CliError::Usage(format!("--near-dup takes a number in (0, 1] or `off`, got `{t}`")))?,
+        ),
     };
     let opts = SplitOptions {
         ratio: args.ratio,
@@ -87,11 +86,8 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
 }
 
 fn to_json(s: &SplitSummary) -> serde_json::Value {
-    let classes: serde_json::Map<String, serde_json::Value> = s
-        .classes
-        .iter()
-        .map(|c| (c.name.clone(), json!({"train": c.train, "val": c.val})))
-        .collect();
+    let classes: serde_json::Map<String, serde_json::Value> =
+        s.classes.iter().map(|c| (c.name.clone(), json!({"train": c.train, "val": c.val}))).collect();
     json!({
         "metric": "split",
         "train": s.train,
@@ -108,13 +104,7 @@ fn table(s: &SplitSummary) -> String {
     let mut out = String::new();
     let pct = |part: u64, whole: u64| 100.0 * part as f64 / whole.max(1) as f64;
     if !s.classes.is_empty() {
-        let width = s
-            .classes
-            .iter()
-            .map(|c| c.name.len())
-            .max()
-            .unwrap_or(5)
-            .max(5);
+        let width = s.classes.iter().map(|c| c.name.len()).max().unwrap_or(5).max(5);
         out += &format!(
             "{:width$}  {:>8}  {:>8}  {:>8}  {:>7}  {:>7}  {:>7}\n",
             "class", "total", "train", "val", "share", "train%", "val%"

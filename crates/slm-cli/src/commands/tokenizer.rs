@@ -64,39 +64,19 @@ enum KindArg {
 
 pub fn run(args: Args) -> Result<ExitCode, CliError> {
     match args.command {
-        TokenizerCommand::Train {
-            files,
-            kind,
-            vocab_size,
-            field,
-            out,
-            force,
-        } => {
+        TokenizerCommand::Train { files, kind, vocab_size, field, out, force } => {
             let kind = match kind {
                 KindArg::Bpe => Kind::Bpe,
                 KindArg::Char => Kind::Char,
             };
-            let opts = TrainOptions {
-                kind,
-                vocab_size,
-                field,
-                out,
-                overwrite: force,
-            };
+            let opts = TrainOptions { kind, vocab_size, field, out, overwrite: force };
             let size = slm_data::tokenizer::train(&files, &opts)?;
-            eprintln!(
-                "trained a vocabulary of {size} tokens -> {}",
-                opts.out.display()
-            );
+            eprintln!("trained a vocabulary of {size} tokens -> {}", opts.out.display());
         }
         TokenizerCommand::Encode { tokenizer, text } => {
             let tk = slm_data::tokenizer::load(&tokenizer)?;
             let ids = slm_data::tokenizer::encode(&tk, &tokenizer, &text)?;
-            writeln!(
-                std::io::stdout().lock(),
-                "{}",
-                serde_json::to_string(&ids).expect("ids serialize")
-            )?;
+            writeln!(std::io::stdout().lock(), "{}", serde_json::to_string(&ids).expect("ids serialize"))?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -85,16 +85,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
                 i.issue.message
             )?;
         }
-        eprintln!(
-            "{} records, {} valid, {} invalid",
-            s.total,
-            s.total - s.invalid.len() as u64,
-            s.invalid.len()
-        );
+        eprintln!("{} records, {} valid, {} invalid", s.total, s.total - s.invalid.len() as u64, s.invalid.len());
     }
-    Ok(if s.invalid.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(if s.invalid.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

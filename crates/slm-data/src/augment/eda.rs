@@ -144,9 +144,7 @@ const STOPWORDS: &[&str] = &[
 fn parts(token: &str) -> (&str, &str, &str) {
     let is_word = |c: char| c.is_alphanumeric() || c == '\'' || c == '-';
     let start = token.find(is_word).unwrap_or(token.len());
-    let end = token.rfind(is_word).map_or(start, |i| {
-        i + token[i..].chars().next().map_or(1, char::len_utf8)
-    });
+    let end = token.rfind(is_word).map_or(start, |i| i + token[i..].chars().next().map_or(1, char::len_utf8));
     (&token[..start], &token[start..end], &token[end..])
 }
 
@@ -155,19 +153,14 @@ fn replaceable(tokens: &[&str], lexicon: &Lexicon) -> Vec<usize> {
     (0..tokens.len())
         .filter(|&i| {
             let core = parts(tokens[i]).1.to_lowercase();
-            !core.is_empty()
-                && !STOPWORDS.contains(&core.as_str())
-                && !lexicon.get(&core).is_empty()
+            !core.is_empty() && !STOPWORDS.contains(&core.as_str()) && !lexicon.get(&core).is_empty()
         })
         .collect()
 }
 
 /// Matches the capitalisation of `like` (first letter upper, or all upper) on `word`.
 fn match_case(word: &str, like: &str) -> String {
-    if like.chars().count() > 1
-        && like.chars().all(|c| !c.is_lowercase())
-        && like.chars().any(char::is_uppercase)
-    {
+    if like.chars().count() > 1 && like.chars().all(|c| !c.is_lowercase()) && like.chars().any(char::is_uppercase) {
         return word.to_uppercase();
     }
     let mut chars = word.chars();
@@ -290,11 +283,7 @@ impl TextOp for Delete {
         if tokens.len() < 2 {
             return None;
         }
-        let kept: Vec<&str> = tokens
-            .iter()
-            .copied()
-            .filter(|_| !rng.random_bool(self.p))
-            .collect();
+        let kept: Vec<&str> = tokens.iter().copied().filter(|_| !rng.random_bool(self.p)).collect();
         if kept.is_empty() {
             return Some(tokens[rng.random_range(0..tokens.len())].to_owned());
         }
@@ -323,10 +312,7 @@ mod tests {
     #[test]
     fn synonym_replaces_only_content_words_with_synonyms() {
         let lexicon = Arc::new(Lexicon::wordnet());
-        let op = Synonym {
-            p: 0.5,
-            lexicon: lexicon.clone(),
-        };
+        let op = Synonym { p: 0.5, lexicon: lexicon.clone() };
         let text = "The quick dog runs.";
         let out = op.apply(text, &mut rng()).unwrap();
         let (a, b): (Vec<_>, Vec<_>) = (text.split(' ').collect(), out.split(' ').collect());
@@ -336,10 +322,7 @@ mod tests {
         for i in changed {
             let core = parts(a[i]).1.to_lowercase();
             let new = parts(b[i]).1.to_lowercase();
-            assert!(
-                lexicon.get(&core).contains(&new),
-                "{new} is no synonym of {core}"
-            );
+            assert!(lexicon.get(&core).contains(&new), "{new} is no synonym of {core}");
         }
         assert!(out.ends_with('.'));
         assert_eq!(op.apply("the of and", &mut rng()), None);
@@ -359,12 +342,9 @@ mod tests {
         let deleted = Delete { p: 0.5 }.apply(text, &mut rng()).unwrap();
         assert!(deleted.split(' ').all(|w| text.contains(w)));
         assert!(deleted.split(' ').count() < 6);
-        let inserted = Insert {
-            p: 0.4,
-            lexicon: Arc::new(Lexicon::wordnet()),
-        }
-        .apply("the quick dog runs fast", &mut rng())
-        .unwrap();
+        let inserted = Insert { p: 0.4, lexicon: Arc::new(Lexicon::wordnet()) }
+            .apply("the quick dog runs fast", &mut rng())
+            .unwrap();
         assert!(inserted.split(' ').count() > 5, "{inserted}");
     }
 }

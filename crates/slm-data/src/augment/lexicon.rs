@@ -6,8 +6,7 @@ use crate::error::{DataError, Result};
 
 /// The WordNet 3.0 synonym lexicon shipped with slm (datasets/wordnet_synonyms, WordNet licence),
 /// gzip-compressed, embedded so that the binary works from any directory.
-const WORDNET: &[u8] =
-    include_bytes!("../../../../datasets/wordnet_synonyms/wordnet_synonyms.tsv.gz");
+const WORDNET: &[u8] = include_bytes!("../../../../datasets/wordnet_synonyms/wordnet_synonyms.tsv.gz");
 
 /// Lower-case word -> synonyms, in WordNet sense order (most frequent sense first), all parts of speech.
 #[derive(Debug, Default)]
@@ -37,22 +36,16 @@ impl Lexicon {
 
     fn from_gzip(bytes: &[u8], path: &Path) -> Result<Lexicon> {
         let mut text = Vec::new();
-        flate2::read::GzDecoder::new(bytes)
-            .read_to_end(&mut text)
-            .map_err(|e| DataError::io(path, e))?;
+        flate2::read::GzDecoder::new(bytes).read_to_end(&mut text).map_err(|e| DataError::io(path, e))?;
         Self::from_tsv(&text, path)
     }
 
     fn from_tsv(bytes: &[u8], path: &Path) -> Result<Lexicon> {
-        let text = std::str::from_utf8(bytes).map_err(|_| DataError::Utf8 {
-            path: path.to_owned(),
-            line: 0,
-        })?;
+        let text = std::str::from_utf8(bytes).map_err(|_| DataError::Utf8 { path: path.to_owned(), line: 0 })?;
         let mut synonyms: HashMap<String, Vec<String>> = HashMap::new();
         for (n, line) in text.lines().enumerate() {
             let mut parts = line.split('\t');
-            let (Some(lemma), Some(_pos), Some(syns)) = (parts.next(), parts.next(), parts.next())
-            else {
+            let (Some(lemma), Some(_pos), Some(syns)) = (parts.next(), parts.next(), parts.next()) else {
                 return Err(DataError::BadField {
                     path: path.to_owned(),
                     line: n as u64 + 1,

@@ -78,11 +78,7 @@ pub fn augment_file(
     columns.extend(["augmented_from".to_owned(), "op".to_owned()]);
     let mut writer = Writer::create(&opts.out, reader.format(), columns, opts.overwrite)?;
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
-    let mut summary = AugmentSummary {
-        inputs: 0,
-        augmented: 0,
-        unchanged: 0,
-    };
+    let mut summary = AugmentSummary { inputs: 0, augmented: 0, unchanged: 0 };
     progress.stage("augmenting", None);
     let mut turn = 0;
     for record in reader.by_ref() {

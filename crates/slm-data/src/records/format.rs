@@ -16,10 +16,7 @@ pub enum Format {
 impl Format {
     /// Picks the format from the extension of `path`.
     pub fn from_path(path: &Path) -> Format {
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase);
+        let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
         match ext.as_deref() {
             Some("jsonl" | "ndjson") => Format::Jsonl,
             Some("csv") => Format::Csv,
@@ -58,9 +55,6 @@ mod tests {
         assert_eq!(Format::from_path(Path::new("x.csv")), Format::Csv);
         assert_eq!(Format::from_path(Path::new("x.tsv")), Format::Tsv);
         assert_eq!(Format::from_path(Path::new("input.txt")), Format::Text);
-        assert_eq!(
-            Format::from_path(Path::new("SMSSpamCollection")),
-            Format::Text
-        );
+        assert_eq!(Format::from_path(Path::new("SMSSpamCollection")), Format::Text);
     }
 }

@@ -30,17 +30,8 @@ pub struct Reader {
 }
 
 enum Inner {
-    Lines {
-        reader: BufReader<File>,
-        buf: Vec<u8>,
-        offset: u64,
-        line: u64,
-    },
-    Delimited {
-        reader: Box<csv::Reader<File>>,
-        record: csv::ByteRecord,
-        lines: LineCounter,
-    },
+    Lines { reader: BufReader<File>, buf: Vec<u8>, offset: u64, line: u64 },
+    Delimited { reader: Box<csv::Reader<File>>, record: csv::ByteRecord, lines: LineCounter },
 }
 
 /// Finds line numbers and true record starts for the CSV reader, whose own positions count a CRLF header
@@ -80,10 +71,7 @@ impl LineCounter {
 
 impl std::fmt::Debug for Reader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Reader")
-            .field("path", &self.path)
-            .field("format", &self.format)
-            .finish_non_exhaustive()
+        f.debug_struct("Reader").field("path", &self.path).field("format", &self.format).finish_non_exhaustive()
     }
 }
 
@@ -103,20 +91,12 @@ impl Reader {
     pub fn open_as(path: &Path, format: Format) -> Result<Reader> {
         let file = File::open(path).map_err(|e| DataError::io(path, e))?;
         if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
-            return Err(DataError::Usage(format!(
-                "{}: is a directory, not a data file",
-                path.display()
-            )));
+            return Err(DataError::Usage(format!("{}: is a directory, not a data file", path.display())));
         }
         let mut header_end = 0;
         let (inner, header) = match format.delimiter() {
             None => (
-                Inner::Lines {
-                    reader: BufReader::with_capacity(1 << 20, file),
-                    buf: Vec::new(),
-                    offset: 0,
-                    line: 0,
-                },
+                Inner::Lines { reader: BufReader::with_capacity(1 << 20, file), buf: Vec::new(), offset: 0, line: 0 },
                 None,
             ),
             Some(delimiter) => {
@@ -137,27 +117,12 @@ impl Reader {
                     pos: 0,
                     line: 1,
                 };
-                header_end = lines
-                    .locate(reader.position().byte())
-                    .map_err(|e| DataError::io(path, e))?
-                    .0;
-                let inner = Inner::Delimited {
-                    reader: Box::new(reader),
-                    record: csv::ByteRecord::new(),
-                    lines,
-                };
+                header_end = lines.locate(reader.position().byte()).map_err(|e| DataError::io(path, e))?.0;
+                let inner = Inner::Delimited { reader: Box::new(reader), record: csv::ByteRecord::new(), lines };
                 (inner, Some(header))
             }
         };
-        Ok(Reader {
-            path: path.to_owned(),
-            format,
-            header,
-            header_end,
-            inner,
-            seen: 0,
-            done: false,
-        })
+        Ok(Reader { path: path.to_owned(), format, header, header_end, inner, seen: 0, done: false })
     }
 
     /// The format being read.
@@ -183,16 +148,9 @@ impl Reader {
     fn next_record(&mut self) -> Result<Option<Record>> {
         let path = &self.path;
         match &mut self.inner {
-            Inner::Lines {
-                reader,
-                buf,
-                offset,
-                line,
-            } => loop {
+            Inner::Lines { reader, buf, offset, line } => loop {
                 buf.clear();
-                let n = reader
-                    .read_until(b'\n', buf)
-                    .map_err(|e| DataError::io(path.as_path(), e))?;
+                let n = reader.read_until(b'\n', buf).map_err(|e| DataError::io(path.as_path(), e))?;
                 if n == 0 {
                     return Ok(None);
                 }
@@ -213,23 +171,12 @@ impl Reader {
                         fields
                     }
                 };
-                return Ok(Some(Record {
-                    line: *line,
-                    span: (start, *offset),
-                    fields,
-                }));
+                return Ok(Some(Record { line: *line, span: (start, *offset), fields }));
             },
-            Inner::Delimited {
-                reader,
-                record,
-                lines,
-            } => {
-                let (start, line) = lines
-                    .locate(reader.position().byte())
-                    .map_err(|e| DataError::io(path.as_path(), e))?;
-                let more = reader
-                    .read_byte_record(record)
-                    .map_err(|e| csv_error(path, line, e))?;
+            Inner::Delimited { reader, record, lines } => {
+                let (start, line) =
+                    lines.locate(reader.position().byte()).map_err(|e| DataError::io(path.as_path(), e))?;
+                let more = reader.read_byte_record(record).map_err(|e| csv_error(path, line, e))?;
                 if !more {
                     return Ok(None);
                 }
@@ -247,11 +194,7 @@ impl Reader {
                     let value = utf8(path, line, value)?;
                     fields.insert(name.clone(), Value::String(value.to_owned()));
                 }
-                Ok(Some(Record {
-                    line,
-                    span: (start, reader.position().byte()),
-                    fields,
-                }))
+                Ok(Some(Record { line, span: (start, reader.position().byte()), fields }))
             }
         }
     }
@@ -268,9 +211,7 @@ impl Iterator for Reader {
         }
         let item = match self.next_record() {
             Ok(Some(r)) => Ok(r),
-            Ok(None) if self.seen == 0 => Err(DataError::Empty {
-                path: self.path.clone(),
-            }),
+            Ok(None) if self.seen == 0 => Err(DataError::Empty { path: self.path.clone() }),
             Ok(None) => {
                 self.done = true;
                 return None;
@@ -294,24 +235,15 @@ pub fn read_all(path: &Path) -> Result<(Reader, Vec<Record>)> {
 }
 
 fn utf8<'a>(path: &Path, line: u64, bytes: &'a [u8]) -> Result<&'a str> {
-    std::str::from_utf8(bytes).map_err(|_| DataError::Utf8 {
-        path: path.to_owned(),
-        line,
-    })
+    std::str::from_utf8(bytes).map_err(|_| DataError::Utf8 { path: path.to_owned(), line })
 }
 
 fn csv_error(path: &Path, line: u64, e: csv::Error) -> DataError {
     if let csv::ErrorKind::Io(_) = e.kind() {
-        let csv::ErrorKind::Io(io) = e.into_kind() else {
-            unreachable!()
-        };
+        let csv::ErrorKind::Io(io) = e.into_kind() else { unreachable!() };
         return DataError::io(path, io);
     }
-    DataError::Csv {
-        path: path.to_owned(),
-        line,
-        message: e.to_string(),
-    }
+    DataError::Csv { path: path.to_owned(), line, message: e.to_string() }
 }
 
 fn parse_json_object(path: &Path, line: u64, text: &str) -> Result<Fields> {
@@ -344,10 +276,7 @@ mod tests {
     fn file(name: &str, content: &[u8]) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(name);
-        std::fs::File::create(&path)
-            .unwrap()
-            .write_all(content)
-            .unwrap();
+        std::fs::File::create(&path).unwrap().write_all(content).unwrap();
         (dir, path)
     }
 
@@ -365,10 +294,7 @@ mod tests {
 
     #[test]
     fn csv_quoting_follows_rfc4180() {
-        let (_d, p) = file(
-            "a.csv",
-            b"label,text\nham,\"a, \"\"quoted\"\"\nline\"\nspam,b\n",
-        );
+        let (_d, p) = file("a.csv", b"label,text\nham,\"a, \"\"quoted\"\"\nline\"\nspam,b\n");
         let (r, recs) = read_all(&p).unwrap();
         assert_eq!(r.header().unwrap(), ["label", "text"]);
         assert_eq!(recs[0].fields["text"], "a, \"quoted\"\nline");
@@ -382,10 +308,7 @@ mod tests {
         assert!(err.contains("a.jsonl:2: malformed JSON"), "{err}");
         let (_d, p) = file("a.csv", b"a,b\n1,2\n3\n");
         let err = read_all(&p).unwrap_err().to_string();
-        assert!(
-            err.contains("a.csv:3: expected 2 fields as in the header, found 1"),
-            "{err}"
-        );
+        assert!(err.contains("a.csv:3: expected 2 fields as in the header, found 1"), "{err}");
         let (_d, p) = file("a.txt", b"ok\n\xff\xfe\n");
         let err = read_all(&p).unwrap_err().to_string();
         assert!(err.contains("a.txt:2: invalid UTF-8"), "{err}");

@@ -24,10 +24,7 @@ impl AtomicFile {
             return Err(output_error(path, "is a directory, expected a file path"));
         }
         if path.exists() && !overwrite {
-            return Err(output_error(
-                path,
-                "already exists; pass --force to overwrite it",
-            ));
+            return Err(output_error(path, "already exists; pass --force to overwrite it"));
         }
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
@@ -37,14 +34,8 @@ impl AtomicFile {
             return Err(output_error(dir, "is a file, expected a directory"));
         }
         std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
-        let tmp = tempfile::Builder::new()
-            .prefix(".slm-tmp-")
-            .tempfile_in(dir)
-            .map_err(|e| DataError::io(dir, e))?;
-        Ok(AtomicFile {
-            path: path.to_owned(),
-            out: BufWriter::with_capacity(1 << 20, tmp),
-        })
+        let tmp = tempfile::Builder::new().prefix(".slm-tmp-").tempfile_in(dir).map_err(|e| DataError::io(dir, e))?;
+        Ok(AtomicFile { path: path.to_owned(), out: BufWriter::with_capacity(1 << 20, tmp) })
     }
 
     /// The final path.
@@ -57,9 +48,7 @@ impl AtomicFile {
     /// # Errors
     /// The write fails (disk full, ...).
     pub fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
-        self.out
-            .write_all(bytes)
-            .map_err(|e| DataError::io(&self.path, e))
+        self.out.write_all(bytes).map_err(|e| DataError::io(&self.path, e))
     }
 
     /// Flushes and renames the temporary file onto the final path.
@@ -68,10 +57,7 @@ impl AtomicFile {
     /// The flush or the rename fails; the temporary file is removed.
     pub fn commit(self) -> Result<()> {
         let path = self.path;
-        let tmp = self
-            .out
-            .into_inner()
-            .map_err(|e| DataError::io(&path, e.into_error()))?;
+        let tmp = self.out.into_inner().map_err(|e| DataError::io(&path, e.into_error()))?;
         // Temporary files are created private (0600); a result file gets the usual rw-r--r--.
         #[cfg(unix)]
         {
@@ -80,17 +66,13 @@ impl AtomicFile {
                 .set_permissions(std::fs::Permissions::from_mode(0o644))
                 .map_err(|e| DataError::io(&path, e))?;
         }
-        tmp.persist(&path)
-            .map_err(|e| DataError::io(&path, e.error))?;
+        tmp.persist(&path).map_err(|e| DataError::io(&path, e.error))?;
         Ok(())
     }
 }
 
 fn output_error(path: &Path, problem: &str) -> DataError {
-    DataError::Output {
-        path: path.to_owned(),
-        problem: problem.to_owned(),
-    }
+    DataError::Output { path: path.to_owned(), problem: problem.to_owned() }
 }
 
 /// Refuses an output path that names one of the inputs, so that no command ever modifies its input.
@@ -103,10 +85,7 @@ pub fn ensure_distinct(output: &Path, inputs: &[&Path]) -> Result<()> {
     };
     for input in inputs {
         if input.canonicalize().is_ok_and(|i| i == out) {
-            return Err(output_error(
-                output,
-                "is also an input; slm never modifies its input",
-            ));
+            return Err(output_error(output, "is also an input; slm never modifies its input"));
         }
     }
     Ok(())
@@ -125,18 +104,8 @@ impl Writer {
     ///
     /// # Errors
     /// As [`AtomicFile::create`].
-    pub fn create(
-        path: &Path,
-        format: Format,
-        columns: Vec<String>,
-        overwrite: bool,
-    ) -> Result<Writer> {
-        let mut writer = Writer {
-            file: AtomicFile::create(path, overwrite)?,
-            format,
-            columns,
-            line: Vec::new(),
-        };
+    pub fn create(path: &Path, format: Format, columns: Vec<String>, overwrite: bool) -> Result<Writer> {
+        let mut writer = Writer { file: AtomicFile::create(path, overwrite)?, format, columns, line: Vec::new() };
         if format.delimiter().is_some() {
             let header = writer.columns.clone();
             writer.write_row(header.iter().map(String::as_str))?;
@@ -163,11 +132,8 @@ impl Writer {
                 self.file.write_all(b"\n")
             }
             Format::Csv | Format::Tsv => {
-                let cells: Vec<String> = self
-                    .columns
-                    .iter()
-                    .map(|c| fields.get(c).map(cell).unwrap_or_default())
-                    .collect();
+                let cells: Vec<String> =
+                    self.columns.iter().map(|c| fields.get(c).map(cell).unwrap_or_default()).collect();
                 self.write_row(cells.iter().map(String::as_str))
             }
         }
@@ -177,9 +143,7 @@ impl Writer {
         let delimiter = self.format.delimiter().expect("delimited format");
         self.line.clear();
         {
-            let mut w = csv::WriterBuilder::new()
-                .delimiter(delimiter)
-                .from_writer(&mut self.line);
+            let mut w = csv::WriterBuilder::new().delimiter(delimiter).from_writer(&mut self.line);
             w.write_record(cells)
                 .and_then(|_| w.flush().map_err(Into::into))
                 .expect("writing CSV to memory cannot fail");
@@ -233,8 +197,7 @@ mod tests {
     fn csv_round_trip_keeps_quoting_and_columns() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("o.csv");
-        let mut w =
-            Writer::create(&path, Format::Csv, vec!["a".into(), "b".into()], false).unwrap();
+        let mut w = Writer::create(&path, Format::Csv, vec!["a".into(), "b".into()], false).unwrap();
         let mut f = Fields::new();
         f.insert("b".into(), "x, \"y\"\nz".into());
         f.insert("a".into(), 3.into());

@@ -67,12 +67,7 @@ pub struct BleuConfig {
 
 impl Default for BleuConfig {
     fn default() -> Self {
-        BleuConfig {
-            tokenizer: Tokenizer::T13a,
-            lowercase: false,
-            smooth: Smooth::Exp,
-            effective_order: false,
-        }
+        BleuConfig { tokenizer: Tokenizer::T13a, lowercase: false, smooth: Smooth::Exp, effective_order: false }
     }
 }
 
@@ -151,12 +146,7 @@ pub struct Scratch {
 const ID_BITS: u32 = 31;
 
 /// The statistics of one hypothesis against its references.
-pub fn segment_stats(
-    cfg: &BleuConfig,
-    hyp: &str,
-    refs: &[&str],
-    scratch: &mut Scratch,
-) -> BleuStats {
+pub fn segment_stats(cfg: &BleuConfig, hyp: &str, refs: &[&str], scratch: &mut Scratch) -> BleuStats {
     let hyp = preprocess(cfg, hyp);
     let refs: Vec<String> = refs.iter().map(|r| preprocess(cfg, r)).collect();
     let mut interner = Interner::default();
@@ -182,13 +172,7 @@ pub fn segment_stats(
     for n in 1..=MAX_ORDER {
         stats.total[n - 1] = windows(hyp_ids.len(), n);
     }
-    clipped_matches(
-        &hyp_ids,
-        &mut scratch.refs,
-        MAX_ORDER,
-        ID_BITS,
-        &mut stats.correct,
-    );
+    clipped_matches(&hyp_ids, &mut scratch.refs, MAX_ORDER, ID_BITS, &mut stats.correct);
     stats
 }
 
@@ -200,11 +184,7 @@ fn my_log(x: f64) -> f64 {
 /// BLEU from summed statistics (sacrebleu's `compute_bleu`, operation for operation).
 pub fn compute(cfg: &BleuConfig, s: &BleuStats) -> BleuScore {
     let bp = if s.sys_len < s.ref_len {
-        if s.sys_len > 0 {
-            (1.0 - s.ref_len as f64 / s.sys_len as f64).exp()
-        } else {
-            0.0
-        }
+        if s.sys_len > 0 { (1.0 - s.ref_len as f64 / s.sys_len as f64).exp() } else { 0.0 }
     } else {
         1.0
     };
@@ -251,9 +231,7 @@ pub fn compute(cfg: &BleuConfig, s: &BleuStats) -> BleuScore {
             precisions[n - 1] = 100.0 * correct[n - 1] / total[n - 1];
         }
     }
-    let log_sum: f64 = precisions[..eff_order]
-        .iter()
-        .fold(0.0, |acc, &p| acc + my_log(p));
+    let log_sum: f64 = precisions[..eff_order].iter().fold(0.0, |acc, &p| acc + my_log(p));
     result.score = bp * (log_sum / eff_order as f64).exp();
     result.precisions = precisions;
     result
@@ -281,14 +259,8 @@ pub fn corpus_bleu(cfg: &BleuConfig, corpus: &Corpus) -> BleuScore {
 
 /// Sentence BLEU of every segment (sacrebleu's `sentence_bleu`: effective order on).
 pub fn sentence_bleu(cfg: &BleuConfig, corpus: &Corpus) -> Vec<BleuScore> {
-    let cfg = BleuConfig {
-        effective_order: true,
-        ..*cfg
-    };
-    corpus_stats(&cfg, corpus)
-        .iter()
-        .map(|s| compute(&cfg, s))
-        .collect()
+    let cfg = BleuConfig { effective_order: true, ..*cfg };
+    corpus_stats(&cfg, corpus).iter().map(|s| compute(&cfg, s)).collect()
 }
 
 /// The sacrebleu-style signature, e.g. `nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0`.

@@ -131,8 +131,7 @@ const SPACED: [bool; 256] = {
     let mut b = 0;
     while b < 256 {
         let c = b as u8;
-        t[b] =
-            matches!(c, b'{'..=b'~' | b'['..=b'`' | b' '..=b'&' | b'('..=b'+' | b':'..=b'@' | b'/');
+        t[b] = matches!(c, b'{'..=b'~' | b'['..=b'`' | b' '..=b'&' | b'('..=b'+' | b':'..=b'@' | b'/');
         b += 1;
     }
     t
@@ -152,10 +151,7 @@ fn regexp_post(line: &str) -> String {
         let bytes = line.as_bytes();
         let mut i = 0;
         while i < bytes.len() {
-            let run = bytes[i..]
-                .iter()
-                .position(|&c| SPACED[c as usize])
-                .unwrap_or(bytes.len() - i);
+            let run = bytes[i..].iter().position(|&c| SPACED[c as usize]).unwrap_or(bytes.len() - i);
             a.extend_from_slice(&bytes[i..i + run]);
             i += run;
             if i < bytes.len() {
@@ -194,8 +190,7 @@ fn regexp_post(line: &str) -> String {
                 hit
             },
         );
-        String::from_utf8(std::mem::take(b))
-            .expect("spaces are inserted at character boundaries only")
+        String::from_utf8(std::mem::take(b)).expect("spaces are inserted at character boundaries only")
     })
 }
 
@@ -207,21 +202,13 @@ fn tok_13a(line: &str) -> String {
         }
     }
     if line.contains('&') {
-        line = line
-            .replace("&quot;", "\"")
-            .replace("&amp;", "&")
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .into();
+        line = line.replace("&quot;", "\"").replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">").into();
     }
     regexp_post(&format!(" {line} "))
 }
 
 fn is_number(c: char) -> bool {
-    matches!(
-        get_general_category(c),
-        G::DecimalNumber | G::LetterNumber | G::OtherNumber
-    )
+    matches!(get_general_category(c), G::DecimalNumber | G::LetterNumber | G::OtherNumber)
 }
 
 fn is_punctuation(c: char) -> bool {
@@ -238,10 +225,7 @@ fn is_punctuation(c: char) -> bool {
 }
 
 fn is_symbol(c: char) -> bool {
-    matches!(
-        get_general_category(c),
-        G::MathSymbol | G::CurrencySymbol | G::ModifierSymbol | G::OtherSymbol
-    )
+    matches!(get_general_category(c), G::MathSymbol | G::CurrencySymbol | G::ModifierSymbol | G::OtherSymbol)
 }
 
 fn tok_intl(line: &str) -> String {
@@ -338,10 +322,7 @@ mod tests {
             Tokenizer::T13a.apply("Hello, world! It's 3.5 - 4,000 km."),
             "Hello , world ! It's 3.5 - 4,000 km ."
         );
-        assert_eq!(
-            Tokenizer::T13a.apply("a.. b,c 1990-2000 &amp; &lt;x&gt;"),
-            "a . . b , c 1990 - 2000 & < x >"
-        );
+        assert_eq!(Tokenizer::T13a.apply("a.. b,c 1990-2000 &amp; &lt;x&gt;"), "a . . b , c 1990 - 2000 & < x >");
         assert_eq!(Tokenizer::T13a.apply("e.g. U.S.A."), "e . g . U . S . A .");
     }
 
@@ -394,9 +375,6 @@ mod tests {
 
     #[test]
     fn intl_splits_unicode_punctuation_but_not_decimal_points() {
-        assert_eq!(
-            Tokenizer::Intl.apply("«Bonjour», dit-il: 3.14€"),
-            "« Bonjour » , dit - il : 3.14 €"
-        );
+        assert_eq!(Tokenizer::Intl.apply("«Bonjour», dit-il: 3.14€"), "« Bonjour » , dit - il : 3.14 €");
     }
 }

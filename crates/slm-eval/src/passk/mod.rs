@@ -53,37 +53,19 @@ pub fn read_problems(path: &Path) -> Result<BTreeMap<String, Problem>> {
     let mut out = BTreeMap::new();
     for (i, rec) in read_jsonl(path)?.iter().enumerate() {
         let bad = |what: &str| EvalError::malformed(path, i + 1, what.to_owned());
-        let task_id = rec
-            .get("task_id")
-            .and_then(id_of)
-            .ok_or_else(|| bad("the record has no `task_id`"))?;
+        let task_id = rec.get("task_id").and_then(id_of).ok_or_else(|| bad("the record has no `task_id`"))?;
         let s = |k: &str| rec.get(k).and_then(Value::as_str);
-        let problem = if let (Some(prompt), Some(test), Some(entry)) =
-            (s("prompt"), s("test"), s("entry_point"))
-        {
-            Problem {
-                task_id: task_id.clone(),
-                prefix: prompt.to_owned(),
-                suffix: format!("{test}\n\ncheck({entry})"),
-            }
+        let problem = if let (Some(prompt), Some(test), Some(entry)) = (s("prompt"), s("test"), s("entry_point")) {
+            Problem { task_id: task_id.clone(), prefix: prompt.to_owned(), suffix: format!("{test}\n\ncheck({entry})") }
         } else if let Some(tests) = rec.get("test_list").and_then(Value::as_array) {
             let mut suffix = s("test_setup_code").unwrap_or("").to_owned();
             for t in tests {
                 suffix.push('\n');
-                suffix.push_str(
-                    t.as_str()
-                        .ok_or_else(|| bad("`test_list` must hold strings"))?,
-                );
+                suffix.push_str(t.as_str().ok_or_else(|| bad("`test_list` must hold strings"))?);
             }
-            Problem {
-                task_id: task_id.clone(),
-                prefix: String::new(),
-                suffix,
-            }
+            Problem { task_id: task_id.clone(), prefix: String::new(), suffix }
         } else {
-            return Err(bad(
-                "not a HumanEval problem (prompt, test, entry_point) nor an MBPP one (test_list)",
-            ));
+            return Err(bad("not a HumanEval problem (prompt, test, entry_point) nor an MBPP one (test_list)"));
         };
         out.insert(task_id, problem);
     }
@@ -111,22 +93,13 @@ pub fn read_samples(path: &Path, problems: &BTreeMap<String, Problem>) -> Result
             .and_then(id_of)
             .ok_or_else(|| EvalError::malformed(path, i + 1, "the record has no `task_id`"))?;
         if !problems.contains_key(&task_id) {
-            return Err(EvalError::malformed(
-                path,
-                i + 1,
-                format!("task_id `{task_id}` is not in the problems file"),
-            ));
+            return Err(EvalError::malformed(path, i + 1, format!("task_id `{task_id}` is not in the problems file")));
         }
         let completion = rec
             .get("completion")
             .and_then(Value::as_str)
-            .ok_or_else(|| {
-                EvalError::malformed(path, i + 1, "the record has no string field `completion`")
-            })?;
-        out.push(Sample {
-            task_id,
-            completion: completion.to_owned(),
-        });
+            .ok_or_else(|| EvalError::malformed(path, i + 1, "the record has no string field `completion`"))?;
+        out.push(Sample { task_id, completion: completion.to_owned() });
     }
     Ok(out)
 }
@@ -141,9 +114,7 @@ pub fn pass_at_k(n: u64, c: u64, k: u64) -> f64 {
     if n - c < k {
         return 1.0;
     }
-    1.0 - ((n - c + 1)..=n)
-        .map(|i| 1.0 - k as f64 / i as f64)
-        .product::<f64>()
+    1.0 - ((n - c + 1)..=n).map(|i| 1.0 - k as f64 / i as f64).product::<f64>()
 }
 
 /// The result of one sample.
@@ -182,10 +153,7 @@ pub fn run_samples(
                     let program = problems[&sample.task_id].program(&sample.completion);
                     match sandbox.run(&program, slot) {
                         Ok(outcome) => {
-                            let r = SampleResult {
-                                task_id: sample.task_id.clone(),
-                                outcome,
-                            };
+                            let r = SampleResult { task_id: sample.task_id.clone(), outcome };
                             on_done(&r);
                             results.lock().expect("lock")[i] = Some(r);
                         }
@@ -196,16 +164,9 @@ pub fn run_samples(
         }
     });
     if let Some(e) = failure.into_inner().expect("lock") {
-        return Err(EvalError::Refused(format!(
-            "the sandbox could not run a sample: {e}"
-        )));
+        return Err(EvalError::Refused(format!("the sandbox could not run a sample: {e}")));
     }
-    Ok(results
-        .into_inner()
-        .expect("lock")
-        .into_iter()
-        .map(|r| r.expect("every sample ran"))
-        .collect())
+    Ok(results.into_inner().expect("lock").into_iter().map(|r| r.expect("every sample ran")).collect())
 }
 
 /// pass@k results: the mean over problems for each k, and (samples, passed) per problem.
@@ -238,17 +199,11 @@ pub fn summarize(results: &[SampleResult], ks: &[u64]) -> Result<Summary> {
                 "pass@{k} needs at least {k} samples per problem, but `{id}` has {n}"
             )));
         }
-        let mean = per_problem
-            .values()
-            .map(|&(n, c)| pass_at_k(n, c, k))
-            .sum::<f64>()
-            / per_problem.len().max(1) as f64;
+        let mean =
+            per_problem.values().map(|&(n, c)| pass_at_k(n, c, k)).sum::<f64>() / per_problem.len().max(1) as f64;
         scores.insert(k, mean);
     }
-    Ok(Summary {
-        scores,
-        per_problem,
-    })
+    Ok(Summary { scores, per_problem })
 }
 
 #[cfg(test)]

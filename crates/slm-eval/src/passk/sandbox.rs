@@ -39,12 +39,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            timeout: Duration::from_secs(10),
-            memory_bytes: 2 << 30,
-            max_file_bytes: 64 << 20,
-            max_processes: 64,
-        }
+        Limits { timeout: Duration::from_secs(10), memory_bytes: 2 << 30, max_file_bytes: 64 << 20, max_processes: 64 }
     }
 }
 
@@ -99,29 +94,19 @@ fn mount_points() -> Vec<CString> {
     info.lines()
         .filter_map(|l| l.split(' ').nth(4))
         .map(|m| {
-            let unescaped = m
-                .replace("\\040", " ")
-                .replace("\\011", "\t")
-                .replace("\\012", "\n")
-                .replace("\\134", "\\");
+            let unescaped =
+                m.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\");
             CString::new(unescaped).expect("mount points have no NUL byte")
         })
         .collect()
 }
 
 fn check(rc: libc::c_int) -> std::io::Result<()> {
-    if rc == -1 {
-        Err(std::io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    if rc == -1 { Err(std::io::Error::last_os_error()) } else { Ok(()) }
 }
 
 fn set_limit(resource: libc::__rlimit_resource_t, value: u64) -> std::io::Result<()> {
-    let lim = libc::rlimit {
-        rlim_cur: value,
-        rlim_max: value,
-    };
+    let lim = libc::rlimit { rlim_cur: value, rlim_max: value };
     // SAFETY: setrlimit reads a valid rlimit struct.
     check(unsafe { libc::setrlimit(resource, &lim) })
 }
@@ -154,22 +139,10 @@ fn enter(plan: &ChildPlan) -> std::io::Result<()> {
             ))?;
             // MS_BIND makes each remount change only this namespace's view, never the host's.
             let ro = libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY;
-            check(libc::mount(
-                std::ptr::null(),
-                root.as_ptr(),
-                std::ptr::null(),
-                ro,
-                std::ptr::null(),
-            ))?;
+            check(libc::mount(std::ptr::null(), root.as_ptr(), std::ptr::null(), ro, std::ptr::null()))?;
             for m in &plan.mounts {
                 // Some pseudo file systems refuse; they are not writable by the sandbox user anyway.
-                libc::mount(
-                    std::ptr::null(),
-                    m.as_ptr(),
-                    std::ptr::null(),
-                    ro | libc::MS_NOSUID,
-                    std::ptr::null(),
-                );
+                libc::mount(std::ptr::null(), m.as_ptr(), std::ptr::null(), ro | libc::MS_NOSUID, std::ptr::null());
             }
         }
         check(libc::chdir(plan.workdir.as_ptr()))?;
@@ -214,19 +187,12 @@ fn kill_uid(uid: libc::uid_t) {
         };
         let mut found = false;
         for e in entries.flatten() {
-            let Some(pid) = e
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<libc::pid_t>().ok())
-            else {
+            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<libc::pid_t>().ok()) else {
                 continue;
             };
             let status = std::fs::read_to_string(e.path().join("status")).unwrap_or_default();
             let field = |name: &str| {
-                status
-                    .lines()
-                    .find_map(|l| l.strip_prefix(name))
-                    .and_then(|l| l.split_whitespace().next())
+                status.lines().find_map(|l| l.strip_prefix(name)).and_then(|l| l.split_whitespace().next())
             };
             if field("Uid:") == Some(uid.as_str()) && field("State:") != Some("Z") {
                 found = true;
@@ -244,11 +210,7 @@ fn kill_uid(uid: libc::uid_t) {
 impl Sandbox {
     /// Whether namespaces can be created here: runs `python -c pass` fully isolated.
     pub fn namespaces_available(python: &Path) -> bool {
-        let probe = Sandbox {
-            python: python.to_owned(),
-            limits: Limits::default(),
-            isolation: Isolation::Namespaces,
-        };
+        let probe = Sandbox { python: python.to_owned(), limits: Limits::default(), isolation: Isolation::Namespaces };
         matches!(probe.run("pass", 0), Ok(Outcome::Passed))
     }
 
@@ -270,11 +232,7 @@ impl Sandbox {
         let stderr = std::fs::File::create(&stderr_path)?;
         let plan = ChildPlan {
             workdir: cstr(dir.path()),
-            mounts: if self.isolation == Isolation::Namespaces {
-                mount_points()
-            } else {
-                Vec::new()
-            },
+            mounts: if self.isolation == Isolation::Namespaces { mount_points() } else { Vec::new() },
             root,
             uid,
             isolate: self.isolation == Isolation::Namespaces,
@@ -318,22 +276,10 @@ impl Sandbox {
             Some(s) if s.success() => Outcome::Passed,
             Some(s) => {
                 let mut err = String::new();
-                let _ = std::fs::File::open(&stderr_path)
-                    .and_then(|f| f.take(64 << 10).read_to_string(&mut err));
-                let tail: String = err
-                    .lines()
-                    .rev()
-                    .take(3)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .collect::<Vec<_>>()
-                    .join(" | ");
-                Outcome::Failed(if tail.is_empty() {
-                    format!("exit status {s}")
-                } else {
-                    tail
-                })
+                let _ = std::fs::File::open(&stderr_path).and_then(|f| f.take(64 << 10).read_to_string(&mut err));
+                let tail: String =
+                    err.lines().rev().take(3).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(" | ");
+                Outcome::Failed(if tail.is_empty() { format!("exit status {s}") } else { tail })
             }
         };
         Ok(outcome)
@@ -346,32 +292,18 @@ mod tests {
 
     fn python() -> PathBuf {
         let system = PathBuf::from("/usr/bin/python3");
-        if system.exists() {
-            system
-        } else {
-            PathBuf::from("python3")
-        }
+        if system.exists() { system } else { PathBuf::from("python3") }
     }
 
     #[test]
     fn limits_only_mode_still_enforces_time_and_memory() {
         let sandbox = Sandbox {
             python: python(),
-            limits: Limits {
-                timeout: Duration::from_millis(1500),
-                memory_bytes: 512 << 20,
-                ..Limits::default()
-            },
+            limits: Limits { timeout: Duration::from_millis(1500), memory_bytes: 512 << 20, ..Limits::default() },
             isolation: Isolation::LimitsOnly,
         };
-        assert_eq!(
-            sandbox.run("assert 1 + 1 == 2\n", 63).unwrap(),
-            Outcome::Passed
-        );
-        assert_eq!(
-            sandbox.run("while True:\n    pass\n", 63).unwrap(),
-            Outcome::TimedOut
-        );
+        assert_eq!(sandbox.run("assert 1 + 1 == 2\n", 63).unwrap(), Outcome::Passed);
+        assert_eq!(sandbox.run("while True:\n    pass\n", 63).unwrap(), Outcome::TimedOut);
         match sandbox.run("x = bytearray(4 * 1024 ** 3)\n", 63).unwrap() {
             Outcome::Failed(message) => assert!(message.contains("MemoryError"), "{message}"),
             other => panic!("a 4 GB allocation under a 512 MB limit gave {other:?}"),

@@ -7,11 +7,7 @@ pub fn length(a: &[u32], b: &[u32]) -> usize {
     let mut cur = vec![0u32; b.len() + 1];
     for &x in a {
         for (j, &y) in b.iter().enumerate() {
-            cur[j + 1] = if x == y {
-                prev[j] + 1
-            } else {
-                prev[j + 1].max(cur[j])
-            };
+            cur[j + 1] = if x == y { prev[j] + 1 } else { prev[j + 1].max(cur[j]) };
         }
         std::mem::swap(&mut prev, &mut cur);
     }
@@ -61,14 +57,7 @@ pub fn summary_level(refs: &[Vec<u32>], cands: &[Vec<u32>]) -> Option<(usize, us
     if m == 0 || n == 0 {
         return None;
     }
-    let vocab = refs
-        .iter()
-        .chain(cands)
-        .flatten()
-        .copied()
-        .max()
-        .unwrap_or(0) as usize
-        + 1;
+    let vocab = refs.iter().chain(cands).flatten().copied().max().unwrap_or(0) as usize + 1;
     let mut cnt_r = vec![0i64; vocab];
     let mut cnt_c = vec![0i64; vocab];
     refs.iter().flatten().for_each(|&t| cnt_r[t as usize] += 1);

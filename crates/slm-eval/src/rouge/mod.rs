@@ -90,16 +90,8 @@ pub struct Prf {
 
 impl Prf {
     fn new(precision: f64, recall: f64) -> Prf {
-        let fmeasure = if precision + recall > 0.0 {
-            2.0 * precision * recall / (precision + recall)
-        } else {
-            0.0
-        };
-        Prf {
-            precision,
-            recall,
-            fmeasure,
-        }
+        let fmeasure = if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 };
+        Prf { precision, recall, fmeasure }
     }
 }
 
@@ -118,21 +110,14 @@ pub struct Tokenize<'c> {
 impl<'c> Tokenize<'c> {
     /// A tokenizer for `cfg` with an empty stem cache.
     pub fn new(cfg: &'c RougeConfig) -> Self {
-        Tokenize {
-            cfg,
-            stems: HashMap::new(),
-        }
+        Tokenize { cfg, stems: HashMap::new() }
     }
 
     /// The tokens of `text`.
     pub fn tokens(&mut self, text: &str) -> Vec<String> {
         let lower = text.to_lowercase();
         if self.cfg.tokenizer == RougeTokenizer::Char {
-            return lower
-                .chars()
-                .filter(|c| !c.is_whitespace())
-                .map(String::from)
-                .collect();
+            return lower.chars().filter(|c| !c.is_whitespace()).map(String::from).collect();
         }
         let mut tokens = Vec::new();
         let mut word = String::new();
@@ -158,10 +143,7 @@ impl<'c> Tokenize<'c> {
         if !self.cfg.stemmer || word.len() <= 3 {
             return word;
         }
-        self.stems
-            .entry(word)
-            .or_insert_with_key(|w| stem(w))
-            .clone()
+        self.stems.entry(word).or_insert_with_key(|w| stem(w)).clone()
     }
 }
 
@@ -214,17 +196,10 @@ pub fn score(tok: &mut Tokenize<'_>, target: &str, prediction: &str) -> Vec<Prf>
                 let ts: Vec<Vec<String>> = sentences(target).map(|s| tok.tokens(s)).collect();
                 let ps: Vec<Vec<String>> = sentences(prediction).map(|s| tok.tokens(s)).collect();
                 let mut interner = Interner::default();
-                let ts: Vec<Vec<u32>> = ts
-                    .iter()
-                    .map(|s| interner.ids(s.iter().map(String::as_str)))
-                    .collect();
-                let ps: Vec<Vec<u32>> = ps
-                    .iter()
-                    .map(|s| interner.ids(s.iter().map(String::as_str)))
-                    .collect();
-                lcs::summary_level(&ts, &ps).map_or_else(Prf::default, |(hits, m, n)| {
-                    Prf::new(hits as f64 / n as f64, hits as f64 / m as f64)
-                })
+                let ts: Vec<Vec<u32>> = ts.iter().map(|s| interner.ids(s.iter().map(String::as_str))).collect();
+                let ps: Vec<Vec<u32>> = ps.iter().map(|s| interner.ids(s.iter().map(String::as_str))).collect();
+                lcs::summary_level(&ts, &ps)
+                    .map_or_else(Prf::default, |(hits, m, n)| Prf::new(hits as f64 / n as f64, hits as f64 / m as f64))
             }
         })
         .collect()
@@ -267,11 +242,7 @@ pub fn mean(scores: &[Vec<Prf>], n_types: usize) -> Vec<Prf> {
     (0..n_types)
         .map(|k| {
             let sum = |f: fn(&Prf) -> f64| scores.iter().map(|s| f(&s[k])).sum::<f64>() / count;
-            Prf {
-                precision: sum(|p| p.precision),
-                recall: sum(|p| p.recall),
-                fmeasure: sum(|p| p.fmeasure),
-            }
+            Prf { precision: sum(|p| p.precision), recall: sum(|p| p.recall), fmeasure: sum(|p| p.fmeasure) }
         })
         .collect()
 }
@@ -282,12 +253,7 @@ mod tests {
 
     fn cfg(stemmer: bool) -> RougeConfig {
         RougeConfig {
-            types: vec![
-                RougeType::N(1),
-                RougeType::N(2),
-                RougeType::L,
-                RougeType::Lsum,
-            ],
+            types: vec![RougeType::N(1), RougeType::N(2), RougeType::L, RougeType::Lsum],
             stemmer,
             tokenizer: RougeTokenizer::Default,
         }
@@ -312,10 +278,7 @@ mod tests {
         let mut c = cfg(false);
         assert!(Tokenize::new(&c).tokens("你好 世界").is_empty());
         c.tokenizer = RougeTokenizer::Zh;
-        assert_eq!(
-            Tokenize::new(&c).tokens("你好 GPT-4!"),
-            ["你", "好", "gpt", "4"]
-        );
+        assert_eq!(Tokenize::new(&c).tokens("你好 GPT-4!"), ["你", "好", "gpt", "4"]);
         c.tokenizer = RougeTokenizer::Char;
         assert_eq!(Tokenize::new(&c).tokens("你好 a"), ["你", "好", "a"]);
     }

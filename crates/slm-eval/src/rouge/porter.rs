@@ -95,20 +95,12 @@ fn apply_rules(word: &str, rules: &[(&str, &str, Option<Cond<'_>>)]) -> String {
     for &(suffix, replacement, cond) in rules {
         if suffix == "*d" && ends_double_consonant(word) {
             let stem = &word[..word.len() - 2];
-            return if cond.is_none_or(|c| c(stem)) {
-                format!("{stem}{replacement}")
-            } else {
-                word.to_owned()
-            };
+            return if cond.is_none_or(|c| c(stem)) { format!("{stem}{replacement}") } else { word.to_owned() };
         }
         if suffix != "*d"
             && let Some(stem) = word.strip_suffix(suffix)
         {
-            return if cond.is_none_or(|c| c(stem)) {
-                format!("{stem}{replacement}")
-            } else {
-                word.to_owned()
-            };
+            return if cond.is_none_or(|c| c(stem)) { format!("{stem}{replacement}") } else { word.to_owned() };
         }
     }
     word.to_owned()
@@ -118,44 +110,20 @@ fn step1a(word: &str) -> String {
     if word.ends_with("ies") && word.len() == 4 {
         return format!("{}ie", &word[..1]);
     }
-    apply_rules(
-        word,
-        &[
-            ("sses", "ss", None),
-            ("ies", "i", None),
-            ("ss", "ss", None),
-            ("s", "", None),
-        ],
-    )
+    apply_rules(word, &[("sses", "ss", None), ("ies", "i", None), ("ss", "ss", None), ("s", "", None)])
 }
 
 fn step1b(word: &str) -> String {
     if let Some(stem) = word.strip_suffix("ied") {
-        return if word.len() == 4 {
-            format!("{stem}ie")
-        } else {
-            format!("{stem}i")
-        };
+        return if word.len() == 4 { format!("{stem}ie") } else { format!("{stem}i") };
     }
     if let Some(stem) = word.strip_suffix("eed") {
-        return if measure(stem) > 0 {
-            format!("{stem}ee")
-        } else {
-            word.to_owned()
-        };
+        return if measure(stem) > 0 { format!("{stem}ee") } else { word.to_owned() };
     }
-    let Some(stem) = ["ed", "ing"]
-        .iter()
-        .find_map(|s| word.strip_suffix(s).filter(|st| contains_vowel(st)))
-    else {
+    let Some(stem) = ["ed", "ing"].iter().find_map(|s| word.strip_suffix(s).filter(|st| contains_vowel(st))) else {
         return word.to_owned();
     };
-    let last = stem
-        .as_bytes()
-        .last()
-        .copied()
-        .map(char::from)
-        .unwrap_or_default();
+    let last = stem.as_bytes().last().copied().map(char::from).unwrap_or_default();
     let last_str = last.to_string();
     let not_lsz = move |_: &str| !matches!(last, 'l' | 's' | 'z');
     let cvc_one = |s: &str| measure(s) == 1 && ends_cvc(s);

@@ -51,24 +51,19 @@ impl GgmlType {
             GgmlType::Q4_1 => "Q4_1".into(),
             GgmlType::Other(id) => {
                 const NAMES: [&str; 31] = [
-                    "F32", "F16", "Q4_0", "Q4_1", "Q4_2", "Q4_3", "Q5_0", "Q5_1", "Q8_0", "Q8_1",
-                    "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q8_K", "IQ2_XXS", "IQ2_XS", "IQ3_XXS",
-                    "IQ1_S", "IQ4_NL", "IQ3_S", "IQ2_S", "IQ4_XS", "I8", "I16", "I32", "I64",
-                    "F64", "IQ1_M", "BF16",
+                    "F32", "F16", "Q4_0", "Q4_1", "Q4_2", "Q4_3", "Q5_0", "Q5_1", "Q8_0", "Q8_1", "Q2_K", "Q3_K",
+                    "Q4_K", "Q5_K", "Q6_K", "Q8_K", "IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S", "IQ4_NL", "IQ3_S",
+                    "IQ2_S", "IQ4_XS", "I8", "I16", "I32", "I64", "F64", "IQ1_M", "BF16",
                 ];
-                NAMES
-                    .get(id as usize)
-                    .map_or_else(|| format!("type {id}"), |n| (*n).to_owned())
+                NAMES.get(id as usize).map_or_else(|| format!("type {id}"), |n| (*n).to_owned())
             }
         }
     }
 
     /// Bytes taken by `n` elements, or `None` for an unsupported type or a partial block.
     pub fn byte_size(self, n: u64) -> Option<u64> {
-        let blocks = |bytes_per_block: u64| {
-            n.is_multiple_of(BLOCK as u64)
-                .then_some(n / BLOCK as u64 * bytes_per_block)
-        };
+        let blocks =
+            |bytes_per_block: u64| n.is_multiple_of(BLOCK as u64).then_some(n / BLOCK as u64 * bytes_per_block);
         match self {
             GgmlType::F32 => Some(4 * n),
             GgmlType::F16 | GgmlType::Bf16 => Some(2 * n),
@@ -86,15 +81,9 @@ impl GgmlType {
     pub fn dequantize(self, bytes: &[u8]) -> Vec<f32> {
         let half = |b: &[u8]| f16::from_le_bytes([b[0], b[1]]).to_f32();
         match self {
-            GgmlType::F32 => bytes
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect(),
+            GgmlType::F32 => bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
             GgmlType::F16 => bytes.chunks_exact(2).map(half).collect(),
-            GgmlType::Bf16 => bytes
-                .chunks_exact(2)
-                .map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32())
-                .collect(),
+            GgmlType::Bf16 => bytes.chunks_exact(2).map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
             GgmlType::Q8_0 => {
                 let mut out = Vec::with_capacity(bytes.len() / 34 * BLOCK);
                 for block in bytes.chunks_exact(34) {
@@ -104,25 +93,13 @@ impl GgmlType {
                 out
             }
             GgmlType::Q4_0 | GgmlType::Q4_1 => {
-                let (size, has_min) = if self == GgmlType::Q4_1 {
-                    (20, true)
-                } else {
-                    (18, false)
-                };
+                let (size, has_min) = if self == GgmlType::Q4_1 { (20, true) } else { (18, false) };
                 let mut out = Vec::with_capacity(bytes.len() / size * BLOCK);
                 for block in bytes.chunks_exact(size) {
                     let d = half(&block[..2]);
-                    let (m, qs) = if has_min {
-                        (half(&block[2..4]), &block[4..])
-                    } else {
-                        (0.0, &block[2..])
-                    };
+                    let (m, qs) = if has_min { (half(&block[2..4]), &block[4..]) } else { (0.0, &block[2..]) };
                     let value = |q: u8| {
-                        if has_min {
-                            f32::from(q) * d + m
-                        } else {
-                            f32::from(i16::from(q) - 8) * d
-                        }
+                        if has_min { f32::from(q) * d + m } else { f32::from(i16::from(q) - 8) * d }
                     };
                     out.extend(qs.iter().map(|&b| value(b & 0x0F)));
                     out.extend(qs.iter().map(|&b| value(b >> 4)));

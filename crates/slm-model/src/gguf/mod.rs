@@ -117,17 +117,12 @@ impl Gguf {
     /// # Errors
     /// The file cannot be read, is not GGUF, is truncated, or has a version other than 2 or 3.
     pub fn open(path: &Path) -> Result<Gguf> {
-        let file = std::fs::File::open(path).map_err(|e| ModelError::Io {
-            path: path.to_owned(),
-            source: e,
-        })?;
+        let file = std::fs::File::open(path).map_err(|e| ModelError::Io { path: path.to_owned(), source: e })?;
         // SAFETY: the map is read-only and slm never writes the file while it is open; a file changed by
         // another process underneath would give wrong numbers, not undefined behaviour in safe code reading
         // plain bytes.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| ModelError::Io {
-            path: path.to_owned(),
-            source: e,
-        })?;
+        let map =
+            unsafe { memmap2::Mmap::map(&file) }.map_err(|e| ModelError::Io { path: path.to_owned(), source: e })?;
         let header = parse::header(&map, path)?;
         let gguf = Gguf {
             path: path.to_owned(),
@@ -158,9 +153,7 @@ impl Gguf {
     /// # Errors
     /// The key is missing.
     pub fn require(&self, key: &str) -> Result<&Value> {
-        self.get(key).ok_or_else(|| {
-            ModelError::format(&self.path, format!("the metadata key `{key}` is missing"))
-        })
+        self.get(key).ok_or_else(|| ModelError::format(&self.path, format!("the metadata key `{key}` is missing")))
     }
 
     /// A tensor description by name.
@@ -185,11 +178,7 @@ impl Gguf {
         if end > self.map.len() as u64 {
             return Err(ModelError::format(
                 &self.path,
-                format!(
-                    "truncated: tensor {} needs bytes {start}..{end} but the file has {}",
-                    t.name,
-                    self.map.len()
-                ),
+                format!("truncated: tensor {} needs bytes {start}..{end} but the file has {}", t.name, self.map.len()),
             ));
         }
         Ok(&self.map[start as usize..end as usize])

@@ -23,30 +23,19 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&e| e <= self.bytes.len())
-            .ok_or_else(|| {
-                ModelError::format(
-                    self.path,
-                    format!(
-                        "truncated while reading {what} (at byte {} of {})",
-                        self.pos,
-                        self.bytes.len()
-                    ),
-                )
-            })?;
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or_else(|| {
+            ModelError::format(
+                self.path,
+                format!("truncated while reading {what} (at byte {} of {})", self.pos, self.bytes.len()),
+            )
+        })?;
         let s = &self.bytes[self.pos..end];
         self.pos = end;
         Ok(s)
     }
 
     fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N]> {
-        Ok(self
-            .take(N, what)?
-            .try_into()
-            .expect("take returns N bytes"))
+        Ok(self.take(N, what)?.try_into().expect("take returns N bytes"))
     }
 
     fn u32(&mut self, what: &str) -> Result<u32> {
@@ -59,12 +48,10 @@ impl<'a> Cursor<'a> {
 
     fn string(&mut self, what: &str) -> Result<String> {
         let len = self.u64(what)?;
-        let len = usize::try_from(len).map_err(|_| {
-            ModelError::format(self.path, format!("{what} has an impossible length {len}"))
-        })?;
+        let len = usize::try_from(len)
+            .map_err(|_| ModelError::format(self.path, format!("{what} has an impossible length {len}")))?;
         let bytes = self.take(len, what)?;
-        String::from_utf8(bytes.to_vec())
-            .map_err(|_| ModelError::format(self.path, format!("{what} is not UTF-8")))
+        String::from_utf8(bytes.to_vec()).map_err(|_| ModelError::format(self.path, format!("{what} is not UTF-8")))
     }
 
     fn value(&mut self, ty: u32, what: &str) -> Result<Value> {
@@ -91,10 +78,7 @@ impl<'a> Cursor<'a> {
             11 => Value::I64(i64::from_le_bytes(self.array(what)?)),
             12 => Value::F64(f64::from_le_bytes(self.array(what)?)),
             other => {
-                return Err(ModelError::format(
-                    self.path,
-                    format!("{what} has an unknown value type {other}"),
-                ));
+                return Err(ModelError::format(self.path, format!("{what} has an unknown value type {other}")));
             }
         })
     }
@@ -102,16 +86,9 @@ impl<'a> Cursor<'a> {
 
 /// Parses everything before the tensor data.
 pub fn header(bytes: &[u8], path: &Path) -> Result<Header> {
-    let mut c = Cursor {
-        bytes,
-        pos: 0,
-        path,
-    };
+    let mut c = Cursor { bytes, pos: 0, path };
     if c.take(4, "the magic number")? != b"GGUF" {
-        return Err(ModelError::format(
-            path,
-            "not a GGUF file (the first four bytes are not `GGUF`)",
-        ));
+        return Err(ModelError::format(path, "not a GGUF file (the first four bytes are not `GGUF`)"));
     }
     let version = c.u32("the version")?;
     if !(2..=3).contains(&version) {
@@ -140,33 +117,15 @@ pub fn header(bytes: &[u8], path: &Path) -> Result<Header> {
                 format!("tensor {name} has {n_dims} dimensions; GGUF allows at most 4"),
             ));
         }
-        let dims = (0..n_dims)
-            .map(|_| c.u64(&format!("the dimensions of {name}")))
-            .collect::<Result<Vec<_>>>()?;
+        let dims = (0..n_dims).map(|_| c.u64(&format!("the dimensions of {name}"))).collect::<Result<Vec<_>>>()?;
         let ggml_type = GgmlType::from_id(c.u32(&format!("the type of {name}"))?);
         let offset = c.u64(&format!("the offset of {name}"))?;
-        tensors.push(TensorInfo {
-            name,
-            dims,
-            ggml_type,
-            offset,
-        });
+        tensors.push(TensorInfo { name, dims, ggml_type, offset });
     }
-    let alignment = metadata
-        .get("general.alignment")
-        .and_then(Value::as_u64)
-        .unwrap_or(32) as usize;
+    let alignment = metadata.get("general.alignment").and_then(Value::as_u64).unwrap_or(32) as usize;
     if alignment == 0 || !alignment.is_power_of_two() {
-        return Err(ModelError::format(
-            path,
-            format!("general.alignment must be a power of two, got {alignment}"),
-        ));
+        return Err(ModelError::format(path, format!("general.alignment must be a power of two, got {alignment}")));
     }
     let data_start = c.pos.div_ceil(alignment) * alignment;
-    Ok(Header {
-        version,
-        metadata,
-        tensors,
-        data_start,
-    })
+    Ok(Header { version, metadata, tensors, data_start })
 }

@@ -28,10 +28,7 @@ fn strings<'a>(g: &'a Gguf, key: &str) -> Result<Vec<&'a str>> {
 /// The tokenizer metadata is missing or malformed, or its model or pre-tokenizer is not supported
 /// (slm reads GPT-2-style byte-level BPE: pre-tokenizers `default`, `gpt2`, `smollm`, `starcoder`).
 pub fn to_hf_tokenizer(g: &Gguf) -> Result<Tokenizer> {
-    let model = g
-        .require("tokenizer.ggml.model")?
-        .as_str()
-        .unwrap_or_default();
+    let model = g.require("tokenizer.ggml.model")?.as_str().unwrap_or_default();
     if model != "gpt2" {
         return Err(ModelError::Unsupported {
             path: g.path().to_owned(),
@@ -39,10 +36,7 @@ pub fn to_hf_tokenizer(g: &Gguf) -> Result<Tokenizer> {
             supported: "slm converts byte-level BPE tokenizers (`gpt2`)".into(),
         });
     }
-    let pre = g
-        .get("tokenizer.ggml.pre")
-        .and_then(Value::as_str)
-        .unwrap_or("default");
+    let pre = g.get("tokenizer.ggml.pre").and_then(Value::as_str).unwrap_or("default");
     let digits = match pre {
         "default" | "gpt2" => false,
         "smollm" | "starcoder" | "refact" => true,
@@ -56,32 +50,21 @@ pub fn to_hf_tokenizer(g: &Gguf) -> Result<Tokenizer> {
     };
     let tokens = strings(g, "tokenizer.ggml.tokens")?;
     let merges = strings(g, "tokenizer.ggml.merges")?;
-    let vocab: tokenizers::models::bpe::Vocab = tokens
-        .iter()
-        .enumerate()
-        .map(|(i, t)| ((*t).to_owned(), i as u32))
-        .collect();
+    let vocab: tokenizers::models::bpe::Vocab =
+        tokens.iter().enumerate().map(|(i, t)| ((*t).to_owned(), i as u32)).collect();
     let merges = merges
         .iter()
         .map(|m| {
-            m.split_once(' ')
-                .map(|(a, b)| (a.to_owned(), b.to_owned()))
-                .ok_or_else(|| {
-                    ModelError::format(
-                        g.path(),
-                        format!("merge `{m}` is not two tokens separated by a space"),
-                    )
-                })
+            m.split_once(' ').map(|(a, b)| (a.to_owned(), b.to_owned())).ok_or_else(|| {
+                ModelError::format(g.path(), format!("merge `{m}` is not two tokens separated by a space"))
+            })
         })
         .collect::<Result<Vec<_>>>()?;
     let bpe = BPE::builder()
         .vocab_and_merges(vocab, merges)
         .build()
         .map_err(|e| ModelError::format(g.path(), format!("the BPE vocabulary is invalid: {e}")))?;
-    let byte_level = ByteLevel::default()
-        .add_prefix_space(false)
-        .trim_offsets(true)
-        .use_regex(true);
+    let byte_level = ByteLevel::default().add_prefix_space(false).trim_offsets(true).use_regex(true);
     let mut tokenizer = Tokenizer::new(bpe);
     let pre_tokenizer: PreTokenizerWrapper = if digits {
         Sequence::new(vec![Digits::new(true).into(), byte_level.into()]).into()
@@ -105,9 +88,8 @@ pub fn to_hf_tokenizer(g: &Gguf) -> Result<Tokenizer> {
             .collect()
     };
     let (special, added) = (of_type(CONTROL, true), of_type(USER_DEFINED, false));
-    let added_error = |e: tokenizers::Error| {
-        ModelError::format(g.path(), format!("cannot add the special tokens: {e}"))
-    };
+    let added_error =
+        |e: tokenizers::Error| ModelError::format(g.path(), format!("cannot add the special tokens: {e}"));
     tokenizer.add_special_tokens(special).map_err(added_error)?;
     tokenizer.add_tokens(added).map_err(added_error)?;
     Ok(tokenizer)

@@ -14,10 +14,7 @@ fn labels(path: &Path, field: &str) -> Result<Vec<String>, CliError> {
     let labels = if path.extension().is_some_and(|e| e == "jsonl") {
         read_jsonl_field(path, field)?
     } else {
-        read_lines(path)?
-            .into_iter()
-            .map(|l| l.trim().to_owned())
-            .collect()
+        read_lines(path)?.into_iter().map(|l| l.trim().to_owned()).collect()
     };
     Ok(labels)
 }
@@ -40,7 +37,9 @@ pub fn run(args: &Args) -> Result<Report, CliError> {
     let per_class: serde_json::Map<String, serde_json::Value> = r
         .classes
         .iter()
-        .map(|(l, c)| (l.clone(), json!({"precision": c.precision, "recall": c.recall, "f1": c.f1, "support": c.support})))
+        .map(|(l, c)| {
+            (l.clone(), json!({"precision": c.precision, "recall": c.recall, "f1": c.f1, "support": c.support}))
+        })
         .collect();
     let json = json!({
         "metric": args.metric, "accuracy": r.accuracy, "macro_precision": r.macro_precision,
@@ -48,24 +47,13 @@ pub fn run(args: &Args) -> Result<Report, CliError> {
         "classes": per_class, "confusion": {"labels": r.labels, "matrix": r.matrix},
     });
     let width = r.labels.iter().map(String::len).max().unwrap_or(5).max(9);
-    let mut human = format!(
-        "accuracy {:.4}   macro F1 {:.4}   weighted F1 {:.4}\n\n",
-        r.accuracy, r.macro_f1, r.weighted_f1
-    );
-    human += &format!(
-        "{:width$} {:>9} {:>9} {:>9} {:>8}\n",
-        "class", "precision", "recall", "f1", "support"
-    );
+    let mut human =
+        format!("accuracy {:.4}   macro F1 {:.4}   weighted F1 {:.4}\n\n", r.accuracy, r.macro_f1, r.weighted_f1);
+    human += &format!("{:width$} {:>9} {:>9} {:>9} {:>8}\n", "class", "precision", "recall", "f1", "support");
     for (l, c) in &r.classes {
-        human += &format!(
-            "{l:width$} {:>9.4} {:>9.4} {:>9.4} {:>8}\n",
-            c.precision, c.recall, c.f1, c.support
-        );
+        human += &format!("{l:width$} {:>9.4} {:>9.4} {:>9.4} {:>8}\n", c.precision, c.recall, c.f1, c.support);
     }
-    human += &format!(
-        "\nconfusion matrix (rows: gold, columns: predicted)\n{:width$}",
-        ""
-    );
+    human += &format!("\nconfusion matrix (rows: gold, columns: predicted)\n{:width$}", "");
     for l in &r.labels {
         human += &format!(" {l:>w$}", w = l.len().max(6));
     }

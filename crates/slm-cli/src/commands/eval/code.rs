@@ -17,11 +17,7 @@ use crate::CliError;
 fn python(args: &Args) -> PathBuf {
     args.python.clone().unwrap_or_else(|| {
         let system = PathBuf::from("/usr/bin/python3");
-        if system.exists() {
-            system
-        } else {
-            PathBuf::from("python3")
-        }
+        if system.exists() { system } else { PathBuf::from("python3") }
     })
 }
 
@@ -36,19 +32,13 @@ pub fn pass_at_k(args: &Args) -> Result<Report, CliError> {
         .k
         .split(',')
         .map(|k| {
-            k.trim().parse::<u64>().map_err(|_| {
-                CliError::Usage(format!(
-                    "--k takes comma-separated integers, got `{}`",
-                    args.k
-                ))
-            })
+            k.trim()
+                .parse::<u64>()
+                .map_err(|_| CliError::Usage(format!("--k takes comma-separated integers, got `{}`", args.k)))
         })
         .collect::<Result<Vec<_>, _>>()?;
     if args.timeout.is_nan() || args.timeout <= 0.0 {
-        return Err(CliError::Usage(format!(
-            "--timeout must be positive, got {}",
-            args.timeout
-        )));
+        return Err(CliError::Usage(format!("--timeout must be positive, got {}", args.timeout)));
     }
     let problems = read_problems(need(&args.problems, "--problems FILE", "pass@k")?)?;
     let samples = read_samples(need(&args.samples, "--samples FILE", "pass@k")?, &problems)?;
@@ -56,9 +46,7 @@ pub fn pass_at_k(args: &Args) -> Result<Report, CliError> {
     let isolation = if Sandbox::namespaces_available(&python) {
         Isolation::Namespaces
     } else if args.allow_unsandboxed {
-        eprintln!(
-            "warning: namespaces are unavailable here; running with resource limits only (no network isolation)"
-        );
+        eprintln!("warning: namespaces are unavailable here; running with resource limits only (no network isolation)");
         Isolation::LimitsOnly
     } else {
         return Err(EvalError::Refused(format!(
@@ -72,20 +60,12 @@ pub fn pass_at_k(args: &Args) -> Result<Report, CliError> {
         memory_bytes: args.memory_mb << 20,
         ..Limits::default()
     };
-    let sandbox = Sandbox {
-        python,
-        limits,
-        isolation,
-    };
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let sandbox = Sandbox { python, limits, isolation };
+    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let bar = ProgressBar::new(samples.len() as u64).with_style(
-        ProgressStyle::with_template(
-            "{msg:>10} [{bar:30}] {pos}/{len} samples, {per_sec}, eta {eta}",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
+        ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} samples, {per_sec}, eta {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
     );
     bar.set_message("running");
     if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
@@ -93,10 +73,7 @@ pub fn pass_at_k(args: &Args) -> Result<Report, CliError> {
     }
     let results = passk::run_samples(&sandbox, &problems, &samples, jobs, &|_| bar.inc(1))?;
     bar.finish_and_clear();
-    let passk::Summary {
-        scores,
-        per_problem,
-    } = passk::summarize(&results, &ks)?;
+    let passk::Summary { scores, per_problem } = passk::summarize(&results, &ks)?;
     if let Some(path) = &args.details {
         let mut by_task: BTreeMap<&str, Vec<serde_json::Value>> = BTreeMap::new();
         for r in &results {
@@ -105,10 +82,7 @@ pub fn pass_at_k(args: &Args) -> Result<Report, CliError> {
                 Outcome::Failed(m) => ("failed", m.clone()),
                 Outcome::TimedOut => ("timed out", String::new()),
             };
-            by_task
-                .entry(&r.task_id)
-                .or_default()
-                .push(json!({"status": status, "message": message}));
+            by_task.entry(&r.task_id).or_default().push(json!({"status": status, "message": message}));
         }
         let mut text = String::new();
         for (task, runs) in by_task {
@@ -125,11 +99,7 @@ pub fn pass_at_k(args: &Args) -> Result<Report, CliError> {
         json[format!("pass@{k}")] = json!(v);
         human += &format!("pass@{k} = {v:.4}\n");
     }
-    human += &format!(
-        "{} problems, {} samples\n",
-        per_problem.len(),
-        results.len()
-    );
+    human += &format!("{} problems, {} samples\n", per_problem.len(), results.len());
     Ok(Report { json, human })
 }
 
@@ -145,25 +115,12 @@ pub fn complexity(args: &Args) -> Result<Report, CliError> {
         let completion = rec
             .get("completion")
             .and_then(|c| c.as_str())
-            .ok_or_else(|| {
-                EvalError::malformed(
-                    samples_path,
-                    i + 1,
-                    "the record has no string field `completion`",
-                )
-            })?;
+            .ok_or_else(|| EvalError::malformed(samples_path, i + 1, "the record has no string field `completion`"))?;
         let code = match (&problems, rec.get("task_id")) {
             (Some(p), Some(id)) => {
-                let id = id
-                    .as_str()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| id.to_string());
+                let id = id.as_str().map(str::to_owned).unwrap_or_else(|| id.to_string());
                 let problem = p.get(&id).ok_or_else(|| {
-                    EvalError::malformed(
-                        samples_path,
-                        i + 1,
-                        format!("task_id `{id}` is not in the problems file"),
-                    )
+                    EvalError::malformed(samples_path, i + 1, format!("task_id `{id}` is not in the problems file"))
                 })?;
                 format!("{}{completion}", problem.prefix)
             }
@@ -176,7 +133,8 @@ pub fn complexity(args: &Args) -> Result<Report, CliError> {
     }
     let mean = values.iter().sum::<usize>() as f64 / values.len().max(1) as f64;
     let max = values.iter().copied().max().unwrap_or(0);
-    let json = json!({"metric": "complexity", "mean": mean, "max": max, "parsed": values.len(), "unparsable": unparsable});
+    let json =
+        json!({"metric": "complexity", "mean": mean, "max": max, "parsed": values.len(), "unparsable": unparsable});
     let human = format!(
         "cyclomatic complexity: mean {mean:.2}, max {max} ({} parsed, {unparsable} unparsable)\n",
         values.len()

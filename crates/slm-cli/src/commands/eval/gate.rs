@@ -28,9 +28,8 @@ pub fn save(path: &Path, report: &Value, force: bool) -> Result<(), CliError> {
 
 pub fn check(path: &Path, report: &Value, args: &Args) -> Result<ExitCode, CliError> {
     let text = std::fs::read_to_string(path).map_err(|e| EvalError::io(path, e))?;
-    let baseline: Value = serde_json::from_str(&text).map_err(|e| {
-        EvalError::malformed(path, e.line(), format!("the baseline is not JSON: {e}"))
-    })?;
+    let baseline: Value = serde_json::from_str(&text)
+        .map_err(|e| EvalError::malformed(path, e.line(), format!("the baseline is not JSON: {e}")))?;
     if baseline.get("metric") != report.get("metric") {
         return Err(CliError::Usage(format!(
             "{}: the baseline is for metric {}, not {}",
@@ -45,22 +44,13 @@ pub fn check(path: &Path, report: &Value, args: &Args) -> Result<ExitCode, CliEr
     };
     let rows = compare(&baseline, report, tol);
     if rows.is_empty() {
-        return Err(CliError::Usage(format!(
-            "{}: the baseline shares no score with this run",
-            path.display()
-        )));
+        return Err(CliError::Usage(format!("{}: the baseline shares no score with this run", path.display())));
     }
     let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(6).max(6);
-    eprintln!(
-        "{:width$} {:>12} {:>12} {:>12}",
-        "metric", "baseline", "now", "delta"
-    );
+    eprintln!("{:width$} {:>12} {:>12} {:>12}", "metric", "baseline", "now", "delta");
     for r in &rows {
         let flag = if r.regressed { "  REGRESSED" } else { "" };
-        eprintln!(
-            "{:width$} {:>12.4} {:>12.4} {:>+12.4}{flag}",
-            r.name, r.baseline, r.now, r.delta
-        );
+        eprintln!("{:width$} {:>12.4} {:>12.4} {:>+12.4}{flag}", r.name, r.baseline, r.now, r.delta);
     }
     let failed = rows.iter().filter(|r| r.regressed).count();
     if failed > 0 {

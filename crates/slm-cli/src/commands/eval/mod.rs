@@ -173,6 +173,5 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
 }
 
 fn need<'a>(v: &'a Option<PathBuf>, flag: &str, metric: &str) -> Result<&'a PathBuf, CliError> {
-    v.as_ref()
-        .ok_or_else(|| CliError::Usage(format!("--metric {metric} needs {flag}")))
+    v.as_ref().ok_or_else(|| CliError::Usage(format!("--metric {metric} needs {flag}")))
 }

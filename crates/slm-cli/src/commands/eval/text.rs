@@ -17,40 +17,19 @@ fn corpus(args: &Args, metric: &str) -> Result<Corpus, CliError> {
 pub fn bleu(args: &Args) -> Result<Report, CliError> {
     let name = args.tokenize.as_deref().unwrap_or("13a");
     let tokenizer = Tokenizer::parse(name).ok_or_else(|| {
-        CliError::Usage(format!(
-            "unknown BLEU tokenizer `{name}`; expected 13a, intl, zh, char or none"
-        ))
+        CliError::Usage(format!("unknown BLEU tokenizer `{name}`; expected 13a, intl, zh, char or none"))
     })?;
     let smooth = Smooth::parse(&args.smooth, args.smooth_value).ok_or_else(|| {
-        CliError::Usage(format!(
-            "unknown smoothing `{}`; expected exp, floor, add-k or none",
-            args.smooth
-        ))
+        CliError::Usage(format!("unknown smoothing `{}`; expected exp, floor, add-k or none", args.smooth))
     })?;
-    let cfg = BleuConfig {
-        tokenizer,
-        lowercase: args.lowercase,
-        smooth,
-        effective_order: false,
-    };
+    let cfg = BleuConfig { tokenizer, lowercase: args.lowercase, smooth, effective_order: false };
     let c = corpus(args, "bleu")?;
     if bleu::tokenized_period_count(&c) >= 100 {
-        eprintln!(
-            "warning: 100 or more hypotheses end in a tokenized period (\" .\"); BLEU expects detokenized text"
-        );
+        eprintln!("warning: 100 or more hypotheses end in a tokenized period (\" .\"); BLEU expects detokenized text");
     }
     if args.sentence {
-        let scores: Vec<f64> = bleu::sentence_bleu(&cfg, &c)
-            .iter()
-            .map(|s| s.score)
-            .collect();
-        let sig = bleu::signature(
-            &BleuConfig {
-                effective_order: true,
-                ..cfg
-            },
-            c.refs.len(),
-        );
+        let scores: Vec<f64> = bleu::sentence_bleu(&cfg, &c).iter().map(|s| s.score).collect();
+        let sig = bleu::signature(&BleuConfig { effective_order: true, ..cfg }, c.refs.len());
         let human = scores.iter().map(|s| format!("{s:.4}\n")).collect();
         return Ok(Report {
             json: json!({"metric": "bleu", "sentence": true, "scores": scores, "signature": sig}),
@@ -59,22 +38,10 @@ pub fn bleu(args: &Args) -> Result<Report, CliError> {
     }
     let s = bleu::corpus_bleu(&cfg, &c);
     let sig = bleu::signature(&cfg, c.refs.len());
-    let ratio = if s.ref_len > 0 {
-        s.sys_len as f64 / s.ref_len as f64
-    } else {
-        0.0
-    };
+    let ratio = if s.ref_len > 0 { s.sys_len as f64 / s.ref_len as f64 } else { 0.0 };
     let human = format!(
         "BLEU = {:.2} {:.1}/{:.1}/{:.1}/{:.1} (BP = {:.3} ratio = {:.3} hyp_len = {} ref_len = {})\n{sig}\n",
-        s.score,
-        s.precisions[0],
-        s.precisions[1],
-        s.precisions[2],
-        s.precisions[3],
-        s.bp,
-        ratio,
-        s.sys_len,
-        s.ref_len
+        s.score, s.precisions[0], s.precisions[1], s.precisions[2], s.precisions[3], s.bp, ratio, s.sys_len, s.ref_len
     );
     let json = json!({
         "metric": "bleu", "score": s.score, "counts": s.counts, "totals": s.totals, "precisions": s.precisions,
@@ -85,16 +52,9 @@ pub fn bleu(args: &Args) -> Result<Report, CliError> {
 
 pub fn chrf(args: &Args) -> Result<Report, CliError> {
     if args.word_order > 2 {
-        return Err(CliError::Usage(format!(
-            "--word-order must be 0 (chrF) or 2 (chrF++), got {}",
-            args.word_order
-        )));
+        return Err(CliError::Usage(format!("--word-order must be 0 (chrF) or 2 (chrF++), got {}", args.word_order)));
     }
-    let cfg = ChrfConfig {
-        word_order: args.word_order,
-        lowercase: args.lowercase,
-        ..ChrfConfig::default()
-    };
+    let cfg = ChrfConfig { word_order: args.word_order, lowercase: args.lowercase, ..ChrfConfig::default() };
     let c = corpus(args, "chrf")?;
     let sig = chrf::signature(&cfg, c.refs.len());
     if args.sentence {
@@ -107,10 +67,7 @@ pub fn chrf(args: &Args) -> Result<Report, CliError> {
     }
     let score = chrf::corpus_chrf(&cfg, &c);
     let human = format!("{} = {score:.2}\n{sig}\n", chrf::name(&cfg));
-    Ok(Report {
-        json: json!({"metric": "chrf", "name": chrf::name(&cfg), "score": score, "signature": sig}),
-        human,
-    })
+    Ok(Report { json: json!({"metric": "chrf", "name": chrf::name(&cfg), "score": score, "signature": sig}), human })
 }
 
 pub fn rouge(args: &Args) -> Result<Report, CliError> {
@@ -119,9 +76,7 @@ pub fn rouge(args: &Args) -> Result<Report, CliError> {
         .split(',')
         .map(|t| {
             RougeType::parse(t.trim()).ok_or_else(|| {
-                CliError::Usage(format!(
-                    "unknown ROUGE type `{t}`; expected rouge1..rouge9, rougeL or rougeLsum"
-                ))
+                CliError::Usage(format!("unknown ROUGE type `{t}`; expected rouge1..rouge9, rougeL or rougeLsum"))
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -130,16 +85,10 @@ pub fn rouge(args: &Args) -> Result<Report, CliError> {
         Some("char") => RougeTokenizer::Char,
         Some("zh") => RougeTokenizer::Zh,
         Some(other) => {
-            return Err(CliError::Usage(format!(
-                "unknown ROUGE tokenizer `{other}`; expected default, char or zh"
-            )));
+            return Err(CliError::Usage(format!("unknown ROUGE tokenizer `{other}`; expected default, char or zh")));
         }
     };
-    let cfg = RougeConfig {
-        types,
-        stemmer: args.stemmer,
-        tokenizer,
-    };
+    let cfg = RougeConfig { types, stemmer: args.stemmer, tokenizer };
     let mut c = corpus(args, "rouge")?;
     let unescape = |s: &mut String| {
         if s.contains("\\n") {
@@ -152,20 +101,10 @@ pub fn rouge(args: &Args) -> Result<Report, CliError> {
     let mean = rouge::mean(&scores, cfg.types.len());
     let mut json = json!({"metric": "rouge", "segments": c.hyps.len(), "stemmer": cfg.stemmer,
         "tokenizer": args.tokenize.as_deref().unwrap_or("default")});
-    let mut human = format!(
-        "{:<10} {:>9} {:>9} {:>9}\n",
-        "type", "precision", "recall", "fmeasure"
-    );
+    let mut human = format!("{:<10} {:>9} {:>9} {:>9}\n", "type", "precision", "recall", "fmeasure");
     for (t, m) in cfg.types.iter().zip(&mean) {
-        json[t.name()] =
-            json!({"precision": m.precision, "recall": m.recall, "fmeasure": m.fmeasure});
-        human += &format!(
-            "{:<10} {:>9.4} {:>9.4} {:>9.4}\n",
-            t.name(),
-            m.precision,
-            m.recall,
-            m.fmeasure
-        );
+        json[t.name()] = json!({"precision": m.precision, "recall": m.recall, "fmeasure": m.fmeasure});
+        human += &format!("{:<10} {:>9.4} {:>9.4} {:>9.4}\n", t.name(), m.precision, m.recall, m.fmeasure);
     }
     Ok(Report { json, human })
 }
