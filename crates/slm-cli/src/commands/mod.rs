@@ -2,6 +2,7 @@
 
 mod augment;
 mod eval;
+mod generate;
 mod import;
 mod normalize;
 mod split;
@@ -24,6 +25,7 @@ pub enum Command {
     Tokenizer(tokenizer::Args),
     Eval(Box<eval::Args>),
     Import(import::Args),
+    Generate(generate::Args),
 }
 
 /// Runs one command.
@@ -36,5 +38,6 @@ pub fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::Tokenizer(args) => tokenizer::run(args),
         Command::Eval(args) => eval::run(*args),
         Command::Import(args) => import::run(args),
+        Command::Generate(args) => generate::run(args),
     }
 }

@@ -1,0 +1,181 @@
+//! Text generation with a [`Llama`] model: the prompt (optionally wrapped in the model's chat template) is
+//! encoded once, then tokens are produced one at a time. With the KV cache (the default) each new token
+//! costs one position's worth of work against the cached keys and values; without it the whole sequence
+//! is recomputed (kept for tests that prove both give the same tokens).
+
+use std::path::Path;
+
+use burn::prelude::*;
+use serde_json::Value;
+use tokenizers::Tokenizer;
+
+use crate::error::{ModelError, Result};
+use crate::llama::Llama;
+
+/// How to generate.
+#[derive(Debug, Clone)]
+pub struct GenerateOptions {
+    /// Most tokens to add.
+    pub max_new_tokens: usize,
+    /// Reuse keys and values of earlier positions.
+    pub use_cache: bool,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        GenerateOptions { max_new_tokens: 128, use_cache: true }
+    }
+}
+
+/// What a generation produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generation {
+    /// The new text (special tokens removed).
+    pub text: String,
+    /// The new token ids.
+    pub tokens: Vec<u32>,
+    /// Tokens in the prompt.
+    pub prompt_tokens: usize,
+}
+
+/// A model with its tokenizer and chat template.
+pub struct Generator {
+    /// The model.
+    pub model: Llama,
+    tokenizer: Tokenizer,
+    chat_template: Option<String>,
+    special: Value,
+    stop: Vec<u32>,
+}
+
+impl Generator {
+    /// Loads the model directory `dir` (config.json, model.safetensors, tokenizer.json and, when present,
+    /// tokenizer_config.json and generation_config.json).
+    ///
+    /// # Errors
+    /// A missing or malformed file.
+    pub fn load(dir: &Path, device: &Device) -> Result<Generator> {
+        let model = Llama::load(dir, device)?;
+        let tok_path = dir.join("tokenizer.json");
+        let tokenizer = Tokenizer::from_file(&tok_path)
+            .map_err(|e| ModelError::format(&tok_path, format!("not a valid tokenizer: {e}")))?;
+        let read = |name: &str| -> Value {
+            std::fs::read_to_string(dir.join(name))
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or(Value::Null)
+        };
+        let tok_config = read("tokenizer_config.json");
+        let gen_config = read("generation_config.json");
+        let mut stop: Vec<u32> = match &gen_config["eos_token_id"] {
+            Value::Number(n) => n.as_u64().into_iter().map(|x| x as u32).collect(),
+            Value::Array(a) => a.iter().filter_map(Value::as_u64).map(|x| x as u32).collect(),
+            _ => Vec::new(),
+        };
+        // Chat models end their turn with a special token (ChatML's <|im_end|>) that may not be the EOS.
+        for t in ["<|im_end|>", "<|endoftext|>", "<|eot_id|>"] {
+            stop.extend(tokenizer.token_to_id(t));
+        }
+        Ok(Generator {
+            model,
+            tokenizer,
+            chat_template: tok_config["chat_template"].as_str().map(str::to_owned),
+            special: serde_json::json!({"bos_token": tok_config["bos_token"], "eos_token": tok_config["eos_token"]}),
+            stop,
+        })
+    }
+
+    /// The prompt for one user message through the model's chat template, ready for the assistant's turn.
+    ///
+    /// # Errors
+    /// The model has no chat template, or the template fails to render.
+    pub fn chat_prompt(&self, message: &str) -> Result<String> {
+        let template = self.chat_template.as_deref().ok_or_else(|| {
+            ModelError::format("tokenizer_config.json", "the model has no chat template; drop --chat")
+        })?;
+        let mut env = minijinja::Environment::new();
+        env.add_template("chat", template).map_err(|e| {
+            ModelError::format("tokenizer_config.json", format!("the chat template does not parse: {e}"))
+        })?;
+        let ctx = minijinja::context! {
+            messages => vec![minijinja::context! { role => "user", content => message }],
+            add_generation_prompt => true,
+            bos_token => self.special["bos_token"].as_str().unwrap_or(""),
+            eos_token => self.special["eos_token"].as_str().unwrap_or(""),
+        };
+        env.get_template("chat")
+            .and_then(|t| t.render(ctx))
+            .map_err(|e| ModelError::format("tokenizer_config.json", format!("the chat template failed: {e}")))
+    }
+
+    /// The token ids of `text` (special tokens in the text are recognised; none are added).
+    ///
+    /// # Errors
+    /// The tokenizer fails.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        Ok(self
+            .tokenizer
+            .encode(text, false)
+            .map_err(|e| ModelError::format("tokenizer.json", format!("cannot encode the prompt: {e}")))?
+            .get_ids()
+            .to_vec())
+    }
+
+    /// Greedy generation after `prompt` (already templated if wanted); `on_token` sees each new id.
+    ///
+    /// # Errors
+    /// An empty prompt, or a prompt that leaves no room in the model's context.
+    pub fn generate(&self, prompt: &str, opts: &GenerateOptions, mut on_token: impl FnMut(u32)) -> Result<Generation> {
+        let ids = self.encode(prompt)?;
+        let context = self.model.config.max_position_embeddings;
+        if ids.is_empty() {
+            return Err(ModelError::format("prompt", "the prompt is empty"));
+        }
+        if ids.len() >= context {
+            return Err(ModelError::format(
+                "prompt",
+                format!("the prompt has {} tokens but the model's context is {context}", ids.len()),
+            ));
+        }
+        let device = self.model.device().clone();
+        let as_tensor = |ids: &[u32]| {
+            let data: Vec<i64> = ids.iter().map(|&i| i64::from(i)).collect();
+            Tensor::<2, Int>::from_data(TensorData::new(data, [1, ids.len()]), &device)
+        };
+        let mut all = ids.clone();
+        let mut new = Vec::new();
+        let mut cache = self.model.cache();
+        let mut logits = self.model.forward(as_tensor(&ids), &mut cache);
+        while new.len() < opts.max_new_tokens && all.len() < context {
+            let [_, t, vocab] = logits.dims();
+            let last = logits.narrow(1, t - 1, 1).reshape([vocab]);
+            let next = last.argmax(0).into_scalar::<i64>() as u32;
+            if self.stop.contains(&next) {
+                break;
+            }
+            on_token(next);
+            new.push(next);
+            all.push(next);
+            logits = if opts.use_cache {
+                self.model.forward(as_tensor(&[next]), &mut cache)
+            } else {
+                self.model.forward(as_tensor(&all), &mut self.model.cache())
+            };
+        }
+        let text = self
+            .tokenizer
+            .decode(&new, true)
+            .map_err(|e| ModelError::format("tokenizer.json", format!("cannot decode: {e}")))?;
+        Ok(Generation { text, tokens: new, prompt_tokens: ids.len() })
+    }
+
+    /// Decodes ids to text, special tokens removed.
+    ///
+    /// # Errors
+    /// The tokenizer fails.
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        self.tokenizer
+            .decode(ids, true)
+            .map_err(|e| ModelError::format("tokenizer.json", format!("cannot decode: {e}")))
+    }
+}

@@ -1,0 +1,55 @@
+//! `slm generate` end to end with the real SmolLM2-135M-Instruct (imported from its GGUF).
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::*;
+
+/// SmolLM2's GGUF from SLM_MODELS_DIR (CI: ../shared/models), else models/, fetched when absent.
+fn smollm2_gguf() -> PathBuf {
+    let rel = "smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf";
+    let dirs = match std::env::var_os("SLM_MODELS_DIR") {
+        Some(d) => vec![PathBuf::from(d)],
+        None => vec![root().join("../shared/models"), root().join("models")],
+    };
+    if let Some(found) = dirs.iter().map(|d| d.join(rel)).find(|p| p.exists()) {
+        return found;
+    }
+    let target = dirs.last().unwrap();
+    let status = std::process::Command::new(root().join("scripts/fetch-models.sh"))
+        .env("SLM_MODELS_DIR", target)
+        .status()
+        .expect("scripts/fetch-models.sh runs");
+    assert!(status.success());
+    target.join(rel)
+}
+
+#[test]
+fn smollm2_answers_a_chat_question() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("smollm2");
+    let o = slm(&["import", smollm2_gguf().to_str().unwrap(), "--out", model.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = slm(&[
+        "generate",
+        "--model",
+        model.to_str().unwrap(),
+        "--chat",
+        "--prompt",
+        "What is the capital of France?",
+        "--max-new-tokens",
+        "24",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let answer = stdout(&o);
+    assert!(answer.contains("Paris"), "answer: {answer}");
+    assert!(!answer.contains("<|im_end|>") && !answer.contains("<|im_start|>"), "special tokens leaked: {answer}");
+}
+
+#[test]
+fn generate_bad_input_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = slm(&["generate", "--model", dir.path().join("none").to_str().unwrap(), "--prompt", "hi"]);
+    assert_bad_input(&o, &["config.json"]);
+}
