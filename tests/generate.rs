@@ -26,11 +26,54 @@ fn smollm2_gguf() -> PathBuf {
 }
 
 #[test]
-fn smollm2_answers_a_chat_question() {
+fn smollm2_answers_a_chat_question_and_prefers_real_text() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("smollm2");
     let o = slm(&["import", smollm2_gguf().to_str().unwrap(), "--out", model.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
+
+    // Perplexity: real scientific prose against the same words sorted alphabetically.
+    let abstracts: Vec<String> = std::fs::read_to_string(dataset("scitldr/test.jsonl"))
+        .unwrap()
+        .lines()
+        .take(5)
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["source"].as_array().unwrap()[..3]
+                .iter()
+                .map(|s| s.as_str().unwrap().trim())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    let sorted: Vec<String> = abstracts
+        .iter()
+        .map(|t| {
+            let mut w: Vec<&str> = t.split_whitespace().collect();
+            w.sort_unstable();
+            w.join(" ")
+        })
+        .collect();
+    let ppl = |name: &str, texts: &[String]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, texts.join("\n") + "\n").unwrap();
+        let o = slm(&[
+            "eval",
+            "--metric",
+            "perplexity",
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            path.to_str().unwrap(),
+            "--window",
+            "256",
+            "--json",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        json(&o)["perplexity"].as_f64().unwrap()
+    };
+    let (real, scrambled) = (ppl("real.txt", &abstracts), ppl("sorted.txt", &sorted));
+    assert!(real < 120.0 && scrambled > 4.0 * real, "real {real}, scrambled {scrambled}");
     let o = slm(&[
         "generate",
         "--model",

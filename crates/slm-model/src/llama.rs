@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use burn::prelude::*;
-use burn::tensor::activation::{silu, softmax};
+use burn::tensor::activation::{log_softmax, silu, softmax};
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use serde::Deserialize;
@@ -268,6 +268,22 @@ impl Llama {
     /// Probabilities of the next token after `logits` of one position, `[vocab]`.
     pub fn probs(logits: Tensor<1>) -> Tensor<1> {
         softmax(logits, 0)
+    }
+
+    /// Natural-log probabilities of `tokens[i + 1]` given `tokens[..=i]`, for every i (one forward pass).
+    pub fn next_token_log_probs(&self, tokens: &[u32]) -> Vec<f64> {
+        if tokens.len() < 2 {
+            return Vec::new();
+        }
+        let data: Vec<i64> = tokens.iter().map(|&t| i64::from(t)).collect();
+        let input = Tensor::<2, Int>::from_data(TensorData::new(data, [1, tokens.len()]), &self.device);
+        let logits = self.forward(input, &mut self.cache());
+        let [_, t, vocab] = logits.dims();
+        let log_probs = log_softmax(logits.reshape([t, vocab]), 1);
+        let targets: Vec<i64> = tokens[1..].iter().map(|&t| i64::from(t)).collect();
+        let targets = Tensor::<2, Int>::from_data(TensorData::new(targets, [t - 1, 1]), &self.device);
+        let picked = log_probs.narrow(0, 0, t - 1).gather(1, targets);
+        picked.into_data().try_to_vec::<f32>().expect("f32 logits").into_iter().map(f64::from).collect()
     }
 
     /// The device the weights live on.

@@ -3,6 +3,7 @@
 mod classify;
 mod code;
 mod gate;
+mod perplexity;
 mod text;
 
 use std::io::Write;
@@ -27,6 +28,7 @@ use crate::CliError;
   slm eval --metric f1 --pred pred.txt --gold gold.txt
   slm eval --metric pass@k --problems humaneval.jsonl --samples samples.jsonl --k 1,10 --allow-code-execution
   slm eval --metric complexity --samples samples.jsonl --problems humaneval.jsonl
+  slm eval --metric perplexity --model models/smollm2 --data val.txt --window 512
   slm eval --metric rouge --hyp pred.txt --ref ref.txt --baseline base.json --tolerance 0.01
 
 Exit codes: 0 ok, 1 a score fell below the baseline, 2 bad usage or input.")]
@@ -109,9 +111,18 @@ pub struct Args {
     /// Perplexity: model directory.
     #[arg(long)]
     model: Option<PathBuf>,
-    /// Perplexity: text to score.
+    /// Perplexity: text to score (plain text, one document per line, or JSONL/CSV with --data-field).
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Perplexity: the text field of --data records.
+    #[arg(long, default_value = "text")]
+    data_field: String,
+    /// Perplexity: tokens per scoring window (capped at the model's context).
+    #[arg(long, default_value_t = 1024)]
+    window: usize,
+    /// Perplexity: tokens the window advances by (default: half the window).
+    #[arg(long)]
+    stride: Option<usize>,
     /// Compare with this baseline JSON (from --save-baseline or --json).
     #[arg(long)]
     baseline: Option<PathBuf>,
@@ -146,11 +157,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         "accuracy" | "f1" => classify::run(&args)?,
         "pass@k" => code::pass_at_k(&args)?,
         "complexity" => code::complexity(&args)?,
-        "perplexity" => {
-            return Err(CliError::Usage(
-                "--metric perplexity needs a model that can score text, which arrives with the model crate (slm-model); the metric itself is ready in slm_eval::perplexity".into(),
-            ));
-        }
+        "perplexity" => perplexity::run(&args)?,
         other => {
             return Err(CliError::Usage(format!(
                 "unknown metric `{other}`; expected one of bleu, chrf, rouge, accuracy, f1, pass@k, complexity, perplexity"

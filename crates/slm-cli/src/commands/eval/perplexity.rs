@@ -1,0 +1,54 @@
+//! Perplexity of a model directory on a text file: slm_eval's sliding-window computation over the
+//! model's next-token log-probabilities.
+
+use serde_json::json;
+use slm_data::records::{Reader, field_str};
+use slm_eval::EvalError;
+use slm_eval::perplexity::{Scorer, perplexity};
+use slm_model::generate::Generator;
+
+use super::{Args, Report, need};
+use crate::CliError;
+
+/// A loaded model seen as a scorer with a window of `window` tokens.
+struct ModelScorer<'a> {
+    generator: &'a Generator,
+    window: usize,
+}
+
+impl Scorer for ModelScorer<'_> {
+    fn context_len(&self) -> usize {
+        self.window
+    }
+
+    fn log_probs(&mut self, tokens: &[u32]) -> slm_eval::Result<Vec<f64>> {
+        Ok(self.generator.model.next_token_log_probs(tokens))
+    }
+}
+
+pub fn run(args: &Args) -> Result<Report, CliError> {
+    let model_dir = need(&args.model, "--model DIR", "perplexity")?;
+    let data = need(&args.data, "--data FILE", "perplexity")?;
+    let generator = Generator::load(model_dir, &burn::prelude::Device::flex())?;
+    let window = args.window.min(generator.model.config.max_position_embeddings);
+    let stride = args.stride.unwrap_or(window / 2).max(1);
+    let mut texts = Vec::new();
+    for record in Reader::open(data)? {
+        let record = record?;
+        let text = field_str(&record.fields, &args.data_field).ok_or_else(|| {
+            EvalError::malformed(data, record.line as usize, format!("the record has no field `{}`", args.data_field))
+        })?;
+        texts.push(generator.encode(&text)?);
+    }
+    let p = perplexity(&mut ModelScorer { generator: &generator, window }, &texts, stride)?;
+    let json = json!({"metric": "perplexity", "perplexity": p.perplexity, "nll": p.nll, "tokens": p.tokens,
+        "window": window, "stride": stride, "texts": texts.len()});
+    let human = format!(
+        "perplexity {:.4} (mean NLL {:.4} nats over {} predicted tokens of {} texts; window {window}, stride {stride})\n",
+        p.perplexity,
+        p.nll,
+        p.tokens,
+        texts.len()
+    );
+    Ok(Report { json, human })
+}
