@@ -17,12 +17,14 @@ pub use error::CliError;
 #[command(
     name = "slm",
     version,
-    about,
+    about = "Prepare data, train, fine-tune, generate with and evaluate small language models",
     after_help = "Examples:
   slm split datasets/sms_spam/sms_spam.jsonl --stratify label --out-dir data/sms
   slm augment data/sms/train.jsonl --out data/sms/aug.jsonl --synonym 0.1 --copies 2
   slm validate datasets/mbpp/mbpp.jsonl --field code --lang python
   slm eval --metric bleu --hyp hyp.txt --ref ref.txt
+  slm import models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf --out models/smollm2
+  slm generate --model models/smollm2 --chat --prompt 'What is the capital of France?'
 
 Run `slm <command> --help` for the options and examples of each command."
 )]

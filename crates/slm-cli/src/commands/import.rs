@@ -7,7 +7,7 @@ use crate::CliError;
 
 /// Import a model: a GGUF file (llama.cpp) becomes a Hugging Face model directory (config.json,
 /// model.safetensors in f32 with HF tensor names, tokenizer.json, tokenizer_config.json with the chat
-/// template, generation_config.json), which `transformers` loads unchanged.
+/// template, generation_config.json).
 ///
 /// GGUF: versions 2 and 3, the llama architecture (Llama, SmolLM, TinyLlama, Mistral), tensors in F32,
 /// F16, BF16, Q8_0, Q4_0 and Q4_1 (dequantized to f32), byte-level BPE tokenizers.
