@@ -95,4 +95,30 @@ fn generate_bad_input_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     let o = slm(&["generate", "--model", dir.path().join("none").to_str().unwrap(), "--prompt", "hi"]);
     assert_bad_input(&o, &["config.json"]);
+    let model = dir.path().join("tiny");
+    let tiny = root().join("tests/fixtures/gguf/tiny.gguf");
+    assert!(slm(&["import", tiny.to_str().unwrap(), "--out", model.to_str().unwrap()]).status.success());
+    let m = model.to_str().unwrap();
+    assert_bad_input(&slm(&["generate", "--model", m, "--prompt", "hi", "--top-p", "0"]), &["--top-p"]);
+    assert_bad_input(&slm(&["generate", "--model", m, "--prompt", "hi", "--strategy", "beam"]), &["beam"]);
+    assert_bad_input(&slm(&["generate", "--model", m, "--prompt", ""]), &["empty"]);
+    // Sampling with a seed is reproducible through the CLI.
+    let sample = || {
+        let o = slm(&[
+            "generate",
+            "--model",
+            m,
+            "--prompt",
+            "To be",
+            "--strategy",
+            "sample",
+            "--seed",
+            "5",
+            "--max-new-tokens",
+            "8",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    assert_eq!(sample(), sample());
 }

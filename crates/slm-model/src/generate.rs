@@ -11,6 +11,7 @@ use tokenizers::Tokenizer;
 
 use crate::error::{ModelError, Result};
 use crate::llama::Llama;
+use crate::sampling::{Sampler, SamplingOptions};
 
 /// How to generate.
 #[derive(Debug, Clone)]
@@ -19,11 +20,13 @@ pub struct GenerateOptions {
     pub max_new_tokens: usize,
     /// Reuse keys and values of earlier positions.
     pub use_cache: bool,
+    /// How each token is chosen (greedy by default).
+    pub sampling: SamplingOptions,
 }
 
 impl Default for GenerateOptions {
     fn default() -> Self {
-        GenerateOptions { max_new_tokens: 128, use_cache: true }
+        GenerateOptions { max_new_tokens: 128, use_cache: true, sampling: SamplingOptions::default() }
     }
 }
 
@@ -121,7 +124,7 @@ impl Generator {
             .to_vec())
     }
 
-    /// Greedy generation after `prompt` (already templated if wanted); `on_token` sees each new id.
+    /// Generation after `prompt` (already templated if wanted); `on_token` sees each new id.
     ///
     /// # Errors
     /// An empty prompt, or a prompt that leaves no room in the model's context.
@@ -145,11 +148,13 @@ impl Generator {
         let mut all = ids.clone();
         let mut new = Vec::new();
         let mut cache = self.model.cache();
+        let mut sampler = Sampler::new(opts.sampling.clone());
         let mut logits = self.model.forward(as_tensor(&ids), &mut cache);
         while new.len() < opts.max_new_tokens && all.len() < context {
             let [_, t, vocab] = logits.dims();
-            let last = logits.narrow(1, t - 1, 1).reshape([vocab]);
-            let next = last.argmax(0).into_scalar::<i64>() as u32;
+            let last: Vec<f32> =
+                logits.narrow(1, t - 1, 1).reshape([vocab]).into_data().try_to_vec().expect("f32 logits");
+            let next = sampler.pick(last, &all);
             if self.stop.contains(&next) {
                 break;
             }

@@ -9,6 +9,7 @@ pub mod generate;
 pub mod gguf;
 pub mod hf;
 pub mod llama;
+pub mod sampling;
 mod weights;
 
 pub use error::{ModelError, Result};

@@ -43,10 +43,34 @@ fn cached_and_uncached_generation_give_the_same_tokens() {
     let dir = tempfile::tempdir().unwrap();
     let device = Device::flex();
     let g = Generator::load(&tiny_model(dir.path()), &device).unwrap();
-    let run =
-        |use_cache| g.generate("To be, or not", &GenerateOptions { max_new_tokens: 12, use_cache }, |_| {}).unwrap();
+    let run = |use_cache| {
+        g.generate(
+            "To be, or not",
+            &GenerateOptions { max_new_tokens: 12, use_cache, ..GenerateOptions::default() },
+            |_| {},
+        )
+        .unwrap()
+    };
     let (cached, uncached) = (run(true), run(false));
     assert_eq!(cached.tokens, uncached.tokens);
     assert_eq!(cached.prompt_tokens, g.encode("To be, or not").unwrap().len());
     assert!(!cached.tokens.is_empty());
+}
+
+#[test]
+fn sampling_is_reproducible_and_top_k_one_is_greedy() {
+    use slm_model::sampling::SamplingOptions;
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::flex();
+    let g = Generator::load(&tiny_model(dir.path()), &device).unwrap();
+    let run = |sampling: SamplingOptions| {
+        let opts = GenerateOptions { max_new_tokens: 16, use_cache: true, sampling };
+        g.generate("To be, or not", &opts, |_| {}).unwrap().tokens
+    };
+    let greedy = run(SamplingOptions::default());
+    let top1 = run(SamplingOptions { temperature: 1.5, top_k: 1, seed: 9, ..SamplingOptions::default() });
+    assert_eq!(greedy, top1);
+    let hot = SamplingOptions { temperature: 1.5, seed: 7, ..SamplingOptions::default() };
+    assert_eq!(run(hot.clone()), run(hot.clone()));
+    assert_ne!(run(hot), greedy, "sampling at temperature 1.5 from a random model should leave the greedy path");
 }

@@ -6,16 +6,19 @@ use std::process::ExitCode;
 
 use slm_data::records::{Reader, Writer, ensure_distinct, field_str};
 use slm_model::generate::{GenerateOptions, Generator};
+use slm_model::sampling::SamplingOptions;
 
 use crate::CliError;
 
-/// Generate text with a model (greedy decoding with a KV cache).
+/// Generate text with a model: greedy decoding or sampling, with a KV cache.
 ///
 /// With --prompt, stdout carries exactly the generated text. With --input, every record's prompt field
-/// is completed and written to --out with a `generation` field added.
+/// is completed and written to --out with a `generation` field added. Sampling applies, in order: the
+/// repetition penalty, the temperature, top-k, top-p, min-p; --seed makes it reproducible.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   slm generate --model models/smollm2 --chat --prompt 'What is the capital of France?'
+  slm generate --model models/smollm2 --chat --prompt 'Write a haiku about rain.' --strategy sample --temperature 0.7 --top-p 0.9 --seed 1
   slm generate --model models/smollm2 --chat --input prompts.jsonl --field prompt --out out.jsonl")]
 pub struct Args {
     /// Model directory (as written by `slm import`).
@@ -39,6 +42,27 @@ pub struct Args {
     /// Most new tokens per prompt.
     #[arg(long, default_value_t = 128)]
     max_new_tokens: usize,
+    /// greedy (default) or sample.
+    #[arg(long, default_value = "greedy")]
+    strategy: String,
+    /// Sampling temperature (with --strategy sample).
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f32,
+    /// Keep only the k most likely tokens (0: off).
+    #[arg(long, default_value_t = 0)]
+    top_k: usize,
+    /// Nucleus sampling: keep the most likely tokens up to this probability mass.
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f32,
+    /// Drop tokens less likely than this fraction of the most likely one.
+    #[arg(long, default_value_t = 0.0)]
+    min_p: f32,
+    /// Penalise tokens already in the sequence (1: off).
+    #[arg(long, default_value_t = 1.0)]
+    repetition_penalty: f32,
+    /// Seed of the sampling.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
     /// Recompute the whole sequence for every token instead of using the KV cache (slow; for checks).
     #[arg(long)]
     no_cache: bool,
@@ -48,9 +72,24 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode, CliError> {
+    let temperature = match args.strategy.as_str() {
+        "greedy" => 0.0,
+        "sample" => args.temperature,
+        "beam" => return Err(CliError::Usage("--strategy beam is not implemented yet; use greedy or sample".into())),
+        other => return Err(CliError::Usage(format!("unknown --strategy `{other}`; expected greedy or sample"))),
+    };
+    let sampling = SamplingOptions {
+        temperature,
+        top_k: args.top_k,
+        top_p: args.top_p,
+        min_p: args.min_p,
+        repetition_penalty: args.repetition_penalty,
+        seed: args.seed,
+    };
+    sampling.validate().map_err(CliError::Usage)?;
     let device = burn::prelude::Device::flex();
     let generator = Generator::load(&args.model, &device)?;
-    let opts = GenerateOptions { max_new_tokens: args.max_new_tokens, use_cache: !args.no_cache };
+    let opts = GenerateOptions { max_new_tokens: args.max_new_tokens, use_cache: !args.no_cache, sampling };
     let prompt_of = |text: &str| if args.chat { generator.chat_prompt(text) } else { Ok(text.to_owned()) };
     match (&args.prompt, &args.input, &args.out) {
         (Some(prompt), _, _) => {
