@@ -22,11 +22,13 @@ pub struct GenerateOptions {
     pub use_cache: bool,
     /// How each token is chosen (greedy by default).
     pub sampling: SamplingOptions,
+    /// Stop as soon as the new text contains one of these; the text is cut before it.
+    pub stop: Vec<String>,
 }
 
 impl Default for GenerateOptions {
     fn default() -> Self {
-        GenerateOptions { max_new_tokens: 128, use_cache: true, sampling: SamplingOptions::default() }
+        GenerateOptions { max_new_tokens: 128, use_cache: true, sampling: SamplingOptions::default(), stop: Vec::new() }
     }
 }
 
@@ -161,16 +163,21 @@ impl Generator {
             on_token(next);
             new.push(next);
             all.push(next);
+            if !opts.stop.is_empty()
+                && opts.stop.iter().any(|s| self.decode(&new).is_ok_and(|t| t.contains(s.as_str())))
+            {
+                break;
+            }
             logits = if opts.use_cache {
                 self.model.forward(as_tensor(&[next]), &mut cache)
             } else {
                 self.model.forward(as_tensor(&all), &mut self.model.cache())
             };
         }
-        let text = self
-            .tokenizer
-            .decode(&new, true)
-            .map_err(|e| ModelError::format("tokenizer.json", format!("cannot decode: {e}")))?;
+        let mut text = self.decode(&new)?;
+        if let Some(cut) = opts.stop.iter().filter_map(|s| text.find(s.as_str())).min() {
+            text.truncate(cut);
+        }
         Ok(Generation { text, tokens: new, prompt_tokens: ids.len() })
     }
 

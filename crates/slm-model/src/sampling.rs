@@ -1,6 +1,7 @@
 //! Choosing the next token from logits. The processing order is fixed and documented:
 //! 1. repetition penalty (CTRL / transformers: a seen token's positive logit is divided by the penalty,
-//!    a negative one multiplied);
+//!    a negative one multiplied), then no-repeat-ngram (tokens that would complete an n-gram already in
+//!    the sequence are banned);
 //! 2. temperature (logits divided by it; 0 means greedy);
 //! 3. top-k (keep the k most likely);
 //! 4. top-p (keep the smallest set, most likely first, whose probability reaches p);
@@ -23,13 +24,23 @@ pub struct SamplingOptions {
     pub min_p: f32,
     /// Repetition penalty >= 1 (1: off).
     pub repetition_penalty: f32,
+    /// Never repeat an n-gram of this size (0: off).
+    pub no_repeat_ngram: usize,
     /// Seed of the random draws.
     pub seed: u64,
 }
 
 impl Default for SamplingOptions {
     fn default() -> Self {
-        SamplingOptions { temperature: 0.0, top_k: 0, top_p: 1.0, min_p: 0.0, repetition_penalty: 1.0, seed: 42 }
+        SamplingOptions {
+            temperature: 0.0,
+            top_k: 0,
+            top_p: 1.0,
+            min_p: 0.0,
+            repetition_penalty: 1.0,
+            no_repeat_ngram: 0,
+            seed: 42,
+        }
     }
 }
 
@@ -81,6 +92,11 @@ impl Sampler {
                 }
             }
         }
+        for banned in banned_by_ngrams(history, o.no_repeat_ngram) {
+            if let Some(l) = logits.get_mut(banned as usize) {
+                *l = f32::NEG_INFINITY;
+            }
+        }
         if o.temperature == 0.0 {
             return argmax(&logits);
         }
@@ -120,6 +136,16 @@ impl Sampler {
         }
         order[probs.len() - 1]
     }
+}
+
+/// Tokens that would complete an n-gram of size `n` already present in `history` (transformers'
+/// `no_repeat_ngram_size`).
+fn banned_by_ngrams(history: &[u32], n: usize) -> Vec<u32> {
+    if n == 0 || history.len() < n {
+        return Vec::new();
+    }
+    let prefix = &history[history.len() - (n - 1)..];
+    history.windows(n).filter(|w| &w[..n - 1] == prefix).map(|w| w[n - 1]).collect()
 }
 
 /// Index of the largest value (the first on ties).
@@ -170,5 +196,9 @@ mod tests {
         let mut s = Sampler::new(opts);
         assert!((0..100).map(|_| s.pick(logits(), &[])).all(|t| t == 1 || t == 4));
         assert!(SamplingOptions { top_p: 0.0, ..SamplingOptions::default() }.validate().is_err());
+        // "1 4 1" then 4 would repeat the bigram (1, 4): with no_repeat_ngram 2 the next best (2) wins.
+        let opts = SamplingOptions { no_repeat_ngram: 2, ..SamplingOptions::default() };
+        assert_eq!(Sampler::new(opts).pick(vec![0.0, 0.0, 1.0, 0.0, 5.0], &[1, 4, 1]), 2);
+        assert_eq!(banned_by_ngrams(&[7, 8, 7, 9, 7], 2), vec![8, 9]);
     }
 }

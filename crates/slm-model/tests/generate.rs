@@ -64,7 +64,7 @@ fn sampling_is_reproducible_and_top_k_one_is_greedy() {
     let device = Device::flex();
     let g = Generator::load(&tiny_model(dir.path()), &device).unwrap();
     let run = |sampling: SamplingOptions| {
-        let opts = GenerateOptions { max_new_tokens: 16, use_cache: true, sampling };
+        let opts = GenerateOptions { max_new_tokens: 16, use_cache: true, sampling, stop: Vec::new() };
         g.generate("To be, or not", &opts, |_| {}).unwrap().tokens
     };
     let greedy = run(SamplingOptions::default());
@@ -73,4 +73,21 @@ fn sampling_is_reproducible_and_top_k_one_is_greedy() {
     let hot = SamplingOptions { temperature: 1.5, seed: 7, ..SamplingOptions::default() };
     assert_eq!(run(hot.clone()), run(hot.clone()));
     assert_ne!(run(hot), greedy, "sampling at temperature 1.5 from a random model should leave the greedy path");
+}
+
+#[test]
+fn stop_strings_end_generation_and_are_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::flex();
+    let g = Generator::load(&tiny_model(dir.path()), &device).unwrap();
+    let free =
+        g.generate("To be", &GenerateOptions { max_new_tokens: 16, ..GenerateOptions::default() }, |_| {}).unwrap();
+    assert!(free.tokens.len() >= 4, "{free:?}");
+    // Stop at the text of the third token: generation ends there and the text is cut before it.
+    let third = g.decode(&free.tokens[2..3]).unwrap();
+    assert!(!third.is_empty());
+    let opts = GenerateOptions { max_new_tokens: 16, stop: vec![third.clone()], ..GenerateOptions::default() };
+    let stopped = g.generate("To be", &opts, |_| {}).unwrap();
+    assert!(stopped.tokens.len() <= 3, "{stopped:?}");
+    assert!(!stopped.text.contains(&third) && free.text.starts_with(&stopped.text), "{stopped:?} vs {free:?}");
 }

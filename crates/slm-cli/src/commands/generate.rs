@@ -60,6 +60,12 @@ pub struct Args {
     /// Penalise tokens already in the sequence (1: off).
     #[arg(long, default_value_t = 1.0)]
     repetition_penalty: f32,
+    /// Never repeat an n-gram of this many tokens (0: off).
+    #[arg(long, default_value_t = 0)]
+    no_repeat_ngram: usize,
+    /// Stop when the generated text contains this string (repeatable); it is cut off.
+    #[arg(long)]
+    stop: Vec<String>,
     /// Seed of the sampling.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -84,12 +90,18 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         top_p: args.top_p,
         min_p: args.min_p,
         repetition_penalty: args.repetition_penalty,
+        no_repeat_ngram: args.no_repeat_ngram,
         seed: args.seed,
     };
     sampling.validate().map_err(CliError::Usage)?;
     let device = burn::prelude::Device::flex();
     let generator = Generator::load(&args.model, &device)?;
-    let opts = GenerateOptions { max_new_tokens: args.max_new_tokens, use_cache: !args.no_cache, sampling };
+    let opts = GenerateOptions {
+        max_new_tokens: args.max_new_tokens,
+        use_cache: !args.no_cache,
+        sampling,
+        stop: args.stop.clone(),
+    };
     let prompt_of = |text: &str| if args.chat { generator.chat_prompt(text) } else { Ok(text.to_owned()) };
     match (&args.prompt, &args.input, &args.out) {
         (Some(prompt), _, _) => {
