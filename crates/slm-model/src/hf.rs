@@ -139,6 +139,7 @@ pub fn import_gguf(src: &Path, out: &Path, overwrite: bool) -> Result<ImportSumm
         });
     }
     let d = llama_dims(&g)?;
+    check_complete(src, &d, &g.tensors)?;
     let tokenizer = to_hf_tokenizer(&g)?;
     let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| ModelError::Io { path: parent.to_owned(), source: e })?;
@@ -163,7 +164,6 @@ pub fn import_gguf(src: &Path, out: &Path, overwrite: bool) -> Result<ImportSumm
         parameters += t.len();
         tensors.insert(name, (shape, data));
     }
-    check_complete(src, &d, &g.tensors)?;
     let tied = !tensors.contains_key("lm_head.weight");
     let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
         .iter()

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use burn::prelude::*;
-use burn::tensor::activation::{log_softmax, silu, softmax};
+use burn::tensor::activation::{log_softmax, silu};
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use serde::Deserialize;
@@ -263,11 +263,6 @@ impl Llama {
         let opts = AttentionModuleOptions { scale: None, softcap: None, is_causal: true };
         let out = attention(q, expand(k), expand(v), None, None, opts);
         block.o_proj.forward(out.swap_dims(1, 2).reshape([b, t, heads * hd]))
-    }
-
-    /// Probabilities of the next token after `logits` of one position, `[vocab]`.
-    pub fn probs(logits: Tensor<1>) -> Tensor<1> {
-        softmax(logits, 0)
     }
 
     /// Natural-log probabilities of `tokens[i + 1]` given `tokens[..=i]`, for every i (one forward pass).
