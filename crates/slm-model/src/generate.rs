@@ -41,6 +41,10 @@ pub struct Generation {
     pub tokens: Vec<u32>,
     /// Tokens in the prompt.
     pub prompt_tokens: usize,
+    /// Seconds spent on the prompt (prefill: one forward pass over it, logits read back).
+    pub prefill_secs: f64,
+    /// Seconds spent producing the new tokens.
+    pub decode_secs: f64,
 }
 
 /// A model with its tokenizer and chat template.
@@ -151,11 +155,15 @@ impl Generator {
         let mut new = Vec::new();
         let mut cache = self.model.cache();
         let mut sampler = Sampler::new(opts.sampling.clone());
+        let started = std::time::Instant::now();
         let mut logits = self.model.forward(as_tensor(&ids), &mut cache);
+        // Reading the logits back waits for the computation, so the prefill time is real.
+        let mut first = Some(logits.clone().narrow(1, ids.len() - 1, 1).into_data());
+        let prefill_secs = started.elapsed().as_secs_f64();
         while new.len() < opts.max_new_tokens && all.len() < context {
-            let [_, t, vocab] = logits.dims();
-            let last: Vec<f32> =
-                logits.narrow(1, t - 1, 1).reshape([vocab]).into_data().try_to_vec().expect("f32 logits");
+            let [_, t, _] = logits.dims();
+            let data = first.take().unwrap_or_else(|| logits.narrow(1, t - 1, 1).into_data());
+            let last: Vec<f32> = data.try_to_vec().expect("f32 logits");
             let next = sampler.pick(last, &all);
             if self.stop.contains(&next) {
                 break;
@@ -178,7 +186,8 @@ impl Generator {
         if let Some(cut) = opts.stop.iter().filter_map(|s| text.find(s.as_str())).min() {
             text.truncate(cut);
         }
-        Ok(Generation { text, tokens: new, prompt_tokens: ids.len() })
+        let decode_secs = started.elapsed().as_secs_f64() - prefill_secs;
+        Ok(Generation { text, tokens: new, prompt_tokens: ids.len(), prefill_secs, decode_secs })
     }
 
     /// Decodes ids to text, special tokens removed.

@@ -105,15 +105,16 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let prompt_of = |text: &str| if args.chat { generator.chat_prompt(text) } else { Ok(text.to_owned()) };
     match (&args.prompt, &args.input, &args.out) {
         (Some(prompt), _, _) => {
-            let started = std::time::Instant::now();
             let g = generator.generate(&prompt_of(prompt)?, &opts, |_| {})?;
             writeln!(std::io::stdout().lock(), "{}", g.text)?;
-            let secs = started.elapsed().as_secs_f64();
             eprintln!(
-                "{} prompt tokens, {} new tokens in {secs:.2} s ({:.1} tokens/s)",
+                "prompt: {} tokens in {:.2} s ({:.0} tokens/s); generation: {} tokens in {:.2} s ({:.1} tokens/s)",
                 g.prompt_tokens,
+                g.prefill_secs,
+                g.prompt_tokens as f64 / g.prefill_secs,
                 g.tokens.len(),
-                g.tokens.len() as f64 / secs
+                g.decode_secs,
+                g.tokens.len() as f64 / g.decode_secs.max(1e-9)
             );
         }
         (None, Some(input), Some(out)) => {
