@@ -41,3 +41,27 @@ fn bad_gguf_files_exit_2_and_leave_nothing() {
     assert!(!out.exists());
     assert_eq!(ls(dir.path()), ["bad.gguf"], "no temporary directory left behind");
 }
+
+#[test]
+fn import_an_hf_directory_and_generate_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second) = (dir.path().join("a"), dir.path().join("b"));
+    let tiny = root().join("tests/fixtures/gguf/tiny.gguf");
+    assert!(slm(&["import", tiny.to_str().unwrap(), "--out", first.to_str().unwrap()]).status.success());
+    let o = slm(&["import", first.to_str().unwrap(), "--out", second.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let generate = |m: &std::path::Path| {
+        let o = slm(&["generate", "--model", m.to_str().unwrap(), "--prompt", "To be", "--max-new-tokens", "8"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    assert_eq!(generate(&first), generate(&second));
+    // A directory of another architecture is refused.
+    let gpt = dir.path().join("gpt");
+    std::fs::create_dir(&gpt).unwrap();
+    std::fs::write(gpt.join("config.json"), r#"{"model_type": "bert"}"#).unwrap();
+    assert_bad_input(
+        &slm(&["import", gpt.to_str().unwrap(), "--out", dir.path().join("c").to_str().unwrap()]),
+        &["bert"],
+    );
+}

@@ -300,3 +300,71 @@ mod tests {
         assert_eq!(unpermute(&gguf, 8, 1, 2), hf);
     }
 }
+
+/// Imports a Hugging Face model directory of the llama family: checks `config.json`, every weight the
+/// architecture needs (in `model.safetensors`, f32/f16/bf16) and the tokenizer, then copies the files
+/// into `out` (assembled under a temporary name and renamed, like [`import_gguf`]).
+///
+/// # Errors
+/// A missing file or tensor, an unsupported `model_type` or dtype, an existing `out` without `overwrite`.
+pub fn import_hf_dir(src: &Path, out: &Path, overwrite: bool) -> Result<ImportSummary> {
+    if out.exists() && !overwrite {
+        return Err(ModelError::Data(slm_data::DataError::Output {
+            path: out.to_owned(),
+            problem: "already exists; pass --force to replace it".into(),
+        }));
+    }
+    let config_path = src.join("config.json");
+    let text =
+        std::fs::read_to_string(&config_path).map_err(|e| ModelError::Io { path: config_path.clone(), source: e })?;
+    let config: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| ModelError::format(&config_path, format!("not JSON: {e}")))?;
+    let model_type = config["model_type"].as_str().unwrap_or_default();
+    if !matches!(model_type, "llama" | "mistral") {
+        return Err(ModelError::Unsupported {
+            path: config_path,
+            what: format!("model_type `{model_type}`"),
+            supported: "slm imports llama-family directories (llama, mistral)".into(),
+        });
+    }
+    // Loading the model proves every tensor is there with a supported dtype and shape.
+    let device = burn::prelude::Device::flex();
+    crate::llama::Llama::load(src, &device)?;
+    let tok = src.join("tokenizer.json");
+    tokenizers::Tokenizer::from_file(&tok)
+        .map_err(|e| ModelError::format(&tok, format!("not a valid tokenizer: {e}")))?;
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| ModelError::Io { path: parent.to_owned(), source: e })?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".slm-import-")
+        .tempdir_in(parent)
+        .map_err(|e| ModelError::Io { path: parent.to_owned(), source: e })?;
+    for name in
+        ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "generation_config.json"]
+    {
+        let from = src.join(name);
+        if from.exists() {
+            std::fs::copy(&from, tmp.path().join(name)).map_err(|e| ModelError::Io { path: from, source: e })?;
+        }
+    }
+    write_json(tmp.path(), "slm.json", &json!({"source": {"format": "hf", "dir": src.display().to_string()}}))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| ModelError::Io { path: tmp.path().to_owned(), source: e })?;
+    }
+    if out.exists() {
+        std::fs::remove_dir_all(out).map_err(|e| ModelError::Io { path: out.to_owned(), source: e })?;
+    }
+    let kept = tmp.keep();
+    std::fs::rename(&kept, out).map_err(|e| ModelError::Io { path: out.to_owned(), source: e })?;
+    let weights = out.join("model.safetensors");
+    let file = std::fs::File::open(&weights).map_err(|e| ModelError::Io { path: weights.clone(), source: e })?;
+    // SAFETY: read-only map of the file just written; nothing modifies it meanwhile.
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| ModelError::Io { path: weights.clone(), source: e })?;
+    let st = safetensors::SafeTensors::deserialize(&map)
+        .map_err(|e| ModelError::format(&weights, format!("not a safetensors file: {e}")))?;
+    let parameters = st.tensors().iter().map(|(_, t)| t.shape().iter().product::<usize>() as u64).sum();
+    Ok(ImportSummary { out: out.to_owned(), architecture: "LlamaForCausalLM".into(), parameters, tensors: st.len() })
+}
