@@ -288,19 +288,6 @@ fn bytemuck_f32(data: &[f32]) -> &[u8] {
     unsafe { std::slice::from_raw_parts(data.as_ptr().cast::<u8>(), std::mem::size_of_val(data)) }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unpermute_inverts_llama_cpp_permutation() {
-        // 2 heads of head_dim 4, 1 column: HF rows 0..8; llama.cpp order per head is [0, 2, 1, 3].
-        let hf: Vec<f32> = (0..8).map(|x| x as f32).collect();
-        let gguf = vec![0.0, 2.0, 1.0, 3.0, 4.0, 6.0, 5.0, 7.0];
-        assert_eq!(unpermute(&gguf, 8, 1, 2), hf);
-    }
-}
-
 /// Imports a Hugging Face model directory of the llama family: checks `config.json`, every weight the
 /// architecture needs (in `model.safetensors`, f32/f16/bf16) and the tokenizer, then copies the files
 /// into `out` (assembled under a temporary name and renamed, like [`import_gguf`]).
@@ -367,4 +354,17 @@ pub fn import_hf_dir(src: &Path, out: &Path, overwrite: bool) -> Result<ImportSu
         .map_err(|e| ModelError::format(&weights, format!("not a safetensors file: {e}")))?;
     let parameters = st.tensors().iter().map(|(_, t)| t.shape().iter().product::<usize>() as u64).sum();
     Ok(ImportSummary { out: out.to_owned(), architecture: "LlamaForCausalLM".into(), parameters, tensors: st.len() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unpermute_inverts_llama_cpp_permutation() {
+        // 2 heads of head_dim 4, 1 column: HF rows 0..8; llama.cpp order per head is [0, 2, 1, 3].
+        let hf: Vec<f32> = (0..8).map(|x| x as f32).collect();
+        let gguf = vec![0.0, 2.0, 1.0, 3.0, 4.0, 6.0, 5.0, 7.0];
+        assert_eq!(unpermute(&gguf, 8, 1, 2), hf);
+    }
 }
