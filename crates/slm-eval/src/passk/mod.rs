@@ -37,7 +37,8 @@ impl Problem {
     }
 }
 
-fn id_of(v: &Value) -> Option<String> {
+/// A task id as text: strings as they are, numbers (MBPP) printed; `None` for anything else.
+pub fn id_of(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),

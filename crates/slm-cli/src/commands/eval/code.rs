@@ -116,9 +116,8 @@ pub fn complexity(args: &Args) -> Result<Report, CliError> {
             .get("completion")
             .and_then(|c| c.as_str())
             .ok_or_else(|| EvalError::malformed(samples_path, i + 1, "the record has no string field `completion`"))?;
-        let code = match (&problems, rec.get("task_id")) {
+        let code = match (&problems, rec.get("task_id").and_then(passk::id_of)) {
             (Some(p), Some(id)) => {
-                let id = id.as_str().map(str::to_owned).unwrap_or_else(|| id.to_string());
                 let problem = p.get(&id).ok_or_else(|| {
                     EvalError::malformed(samples_path, i + 1, format!("task_id `{id}` is not in the problems file"))
                 })?;
