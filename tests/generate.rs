@@ -100,7 +100,11 @@ fn generate_bad_input_exits_2() {
     assert!(slm(&["import", tiny.to_str().unwrap(), "--out", model.to_str().unwrap()]).status.success());
     let m = model.to_str().unwrap();
     assert_bad_input(&slm(&["generate", "--model", m, "--prompt", "hi", "--top-p", "0"]), &["--top-p"]);
-    assert_bad_input(&slm(&["generate", "--model", m, "--prompt", "hi", "--strategy", "beam"]), &["beam"]);
+    assert_bad_input(
+        &slm(&["generate", "--model", m, "--prompt", "hi", "--strategy", "beam", "--beams", "0"]),
+        &["--beams"],
+    );
+    assert_bad_input(&slm(&["generate", "--model", m, "--prompt", "hi", "--strategy", "nucleus"]), &["nucleus"]);
     assert_bad_input(&slm(&["generate", "--model", m, "--prompt", ""]), &["empty"]);
     // Sampling with a seed is reproducible through the CLI.
     let sample = || {

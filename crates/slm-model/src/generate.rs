@@ -9,6 +9,7 @@ use burn::prelude::*;
 use serde_json::Value;
 use tokenizers::Tokenizer;
 
+use crate::beam::{BeamOptions, beam_search};
 use crate::error::{ModelError, Result};
 use crate::llama::Llama;
 use crate::sampling::{Sampler, SamplingOptions};
@@ -24,11 +25,19 @@ pub struct GenerateOptions {
     pub sampling: SamplingOptions,
     /// Stop as soon as the new text contains one of these; the text is cut before it.
     pub stop: Vec<String>,
+    /// Beam search instead of greedy decoding or sampling.
+    pub beam: Option<BeamOptions>,
 }
 
 impl Default for GenerateOptions {
     fn default() -> Self {
-        GenerateOptions { max_new_tokens: 128, use_cache: true, sampling: SamplingOptions::default(), stop: Vec::new() }
+        GenerateOptions {
+            max_new_tokens: 128,
+            use_cache: true,
+            sampling: SamplingOptions::default(),
+            stop: Vec::new(),
+            beam: None,
+        }
     }
 }
 
@@ -145,6 +154,15 @@ impl Generator {
                 "prompt",
                 format!("the prompt has {} tokens but the model's context is {context}", ids.len()),
             ));
+        }
+        if let Some(beam) = &opts.beam {
+            let started = std::time::Instant::now();
+            let room = opts.max_new_tokens.min(context - ids.len());
+            let (tokens, _) = beam_search(&self.model, &ids, room, &self.stop, beam);
+            tokens.iter().for_each(|&t| on_token(t));
+            let text = self.decode(&tokens)?;
+            let decode_secs = started.elapsed().as_secs_f64();
+            return Ok(Generation { text, tokens, prompt_tokens: ids.len(), prefill_secs: 0.0, decode_secs });
         }
         let device = self.model.device().clone();
         let as_tensor = |ids: &[u32]| {

@@ -4,6 +4,7 @@
 //! `tokenizer.json`, `generation_config.json`), and runs Llama-family models on Burn for greedy generation
 //! with a KV cache.
 
+pub mod beam;
 mod error;
 pub mod generate;
 pub mod gguf;

@@ -113,7 +113,7 @@ struct Block {
 }
 
 /// Keys and values of the positions seen so far, per block: `[batch, kv_heads, seen, head_dim]`.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct KvCache {
     layers: Vec<Option<(Tensor<4>, Tensor<4>)>>,
 }

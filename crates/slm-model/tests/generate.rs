@@ -64,7 +64,7 @@ fn sampling_is_reproducible_and_top_k_one_is_greedy() {
     let device = Device::flex();
     let g = Generator::load(&tiny_model(dir.path()), &device).unwrap();
     let run = |sampling: SamplingOptions| {
-        let opts = GenerateOptions { max_new_tokens: 16, use_cache: true, sampling, stop: Vec::new() };
+        let opts = GenerateOptions { max_new_tokens: 16, use_cache: true, sampling, ..GenerateOptions::default() };
         g.generate("To be, or not", &opts, |_| {}).unwrap().tokens
     };
     let greedy = run(SamplingOptions::default());
@@ -90,4 +90,26 @@ fn stop_strings_end_generation_and_are_cut() {
     let stopped = g.generate("To be", &opts, |_| {}).unwrap();
     assert!(stopped.tokens.len() <= 3, "{stopped:?}");
     assert!(!stopped.text.contains(&third) && free.text.starts_with(&stopped.text), "{stopped:?} vs {free:?}");
+}
+
+#[test]
+fn beam_search_of_width_one_is_greedy_and_scores_are_exact() {
+    use slm_model::beam::{BeamOptions, beam_search};
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::flex();
+    let g = Generator::load(&tiny_model(dir.path()), &device).unwrap();
+    let greedy =
+        g.generate("To be", &GenerateOptions { max_new_tokens: 10, ..GenerateOptions::default() }, |_| {}).unwrap();
+    let one = BeamOptions { beams: 1, length_penalty: 0.0, early_stopping: true };
+    let opts = GenerateOptions { max_new_tokens: 10, beam: Some(one), ..GenerateOptions::default() };
+    assert_eq!(g.generate("To be", &opts, |_| {}).unwrap().tokens, greedy.tokens);
+    // Width 4: the returned log-probability is the model's log-probability of the returned tokens.
+    let prompt = g.encode("To be").unwrap();
+    let four = BeamOptions { beams: 4, length_penalty: 0.0, early_stopping: false };
+    let (tokens, log_prob) = beam_search(&g.model, &prompt, 10, &[], &four);
+    assert_eq!(tokens.len(), 10);
+    let all: Vec<u32> = prompt.iter().chain(&tokens).copied().collect();
+    let lp = g.model.next_token_log_probs(&all);
+    let recomputed: f64 = lp[prompt.len() - 1..].iter().sum();
+    assert!((recomputed - log_prob).abs() < 1e-3, "beam says {log_prob}, model says {recomputed}");
 }

@@ -5,12 +5,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use slm_data::records::{Reader, Writer, ensure_distinct, field_str};
+use slm_model::beam::BeamOptions;
 use slm_model::generate::{GenerateOptions, Generator};
 use slm_model::sampling::SamplingOptions;
 
 use crate::CliError;
 
-/// Generate text with a model: greedy decoding or sampling, with a KV cache.
+/// Generate text with a model: greedy decoding, sampling or beam search, with a KV cache.
 ///
 /// With --prompt, stdout carries exactly the generated text. With --input, every record's prompt field
 /// is completed and written to --out with a `generation` field added. Sampling applies, in order: the
@@ -19,6 +20,7 @@ use crate::CliError;
 #[command(after_help = "Examples:
   slm generate --model models/smollm2 --chat --prompt 'What is the capital of France?'
   slm generate --model models/smollm2 --chat --prompt 'Write a haiku about rain.' --strategy sample --temperature 0.7 --top-p 0.9 --seed 1
+  slm generate --model models/smollm2 --chat --prompt 'Summarize: ...' --strategy beam --beams 4
   slm generate --model models/smollm2 --chat --input prompts.jsonl --field prompt --out out.jsonl")]
 pub struct Args {
     /// Model directory (as written by `slm import`).
@@ -42,9 +44,15 @@ pub struct Args {
     /// Most new tokens per prompt.
     #[arg(long, default_value_t = 128)]
     max_new_tokens: usize,
-    /// greedy (default) or sample.
+    /// greedy (default), sample or beam.
     #[arg(long, default_value = "greedy")]
     strategy: String,
+    /// Beam search: hypotheses kept each step.
+    #[arg(long, default_value_t = 4)]
+    beams: usize,
+    /// Beam search: rank by log-probability / length^P.
+    #[arg(long, default_value_t = 1.0)]
+    length_penalty: f32,
     /// Sampling temperature (with --strategy sample).
     #[arg(long, default_value_t = 1.0)]
     temperature: f32,
@@ -81,8 +89,8 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let temperature = match args.strategy.as_str() {
         "greedy" => 0.0,
         "sample" => args.temperature,
-        "beam" => return Err(CliError::Usage("--strategy beam is not implemented yet; use greedy or sample".into())),
-        other => return Err(CliError::Usage(format!("unknown --strategy `{other}`; expected greedy or sample"))),
+        "beam" => 0.0,
+        other => return Err(CliError::Usage(format!("unknown --strategy `{other}`; expected greedy, sample or beam"))),
     };
     let sampling = SamplingOptions {
         temperature,
@@ -94,6 +102,14 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         seed: args.seed,
     };
     sampling.validate().map_err(CliError::Usage)?;
+    let beam = (args.strategy == "beam").then_some(BeamOptions {
+        beams: args.beams,
+        length_penalty: args.length_penalty,
+        early_stopping: true,
+    });
+    if args.strategy == "beam" && args.beams == 0 {
+        return Err(CliError::Usage("--beams must be at least 1".into()));
+    }
     let device = burn::prelude::Device::flex();
     let generator = Generator::load(&args.model, &device)?;
     let opts = GenerateOptions {
@@ -101,17 +117,21 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         use_cache: !args.no_cache,
         sampling,
         stop: args.stop.clone(),
+        beam,
     };
     let prompt_of = |text: &str| if args.chat { generator.chat_prompt(text) } else { Ok(text.to_owned()) };
     match (&args.prompt, &args.input, &args.out) {
         (Some(prompt), _, _) => {
             let g = generator.generate(&prompt_of(prompt)?, &opts, |_| {})?;
             writeln!(std::io::stdout().lock(), "{}", g.text)?;
+            let prompt_speed = if g.prefill_secs > 0.0 {
+                format!(" in {:.2} s ({:.0} tokens/s)", g.prefill_secs, g.prompt_tokens as f64 / g.prefill_secs)
+            } else {
+                String::new()
+            };
             eprintln!(
-                "prompt: {} tokens in {:.2} s ({:.0} tokens/s); generation: {} tokens in {:.2} s ({:.1} tokens/s)",
+                "prompt: {} tokens{prompt_speed}; generation: {} tokens in {:.2} s ({:.1} tokens/s)",
                 g.prompt_tokens,
-                g.prefill_secs,
-                g.prompt_tokens as f64 / g.prefill_secs,
                 g.tokens.len(),
                 g.decode_secs,
                 g.tokens.len() as f64 / g.decode_secs.max(1e-9)
