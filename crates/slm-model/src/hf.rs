@@ -117,18 +117,50 @@ fn write_json(dir: &Path, name: &str, value: &serde_json::Value) -> Result<()> {
     std::fs::write(&path, text).map_err(|e| ModelError::Io { path, source: e })
 }
 
-/// Converts a GGUF llama model into an HF model directory at `out`.
-///
-/// # Errors
-/// An unsupported architecture, tensor type or tokenizer; a missing metadata key; an unknown tensor; an
-/// existing `out` (unless `overwrite`); a write failure. Nothing is left at `out` on error.
-pub fn import_gguf(src: &Path, out: &Path, overwrite: bool) -> Result<ImportSummary> {
+/// Refuses an existing output directory unless `overwrite`.
+fn refuse_existing(out: &Path, overwrite: bool) -> Result<()> {
     if out.exists() && !overwrite {
         return Err(ModelError::Data(slm_data::DataError::Output {
             path: out.to_owned(),
             problem: "already exists; pass --force to replace it".into(),
         }));
     }
+    Ok(())
+}
+
+/// A temporary directory beside `out` in which a model directory is assembled.
+fn staging_dir(out: &Path) -> Result<tempfile::TempDir> {
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| ModelError::Io { path: parent.to_owned(), source: e })?;
+    tempfile::Builder::new()
+        .prefix(".slm-import-")
+        .tempdir_in(parent)
+        .map_err(|e| ModelError::Io { path: parent.to_owned(), source: e })
+}
+
+/// Moves an assembled model directory into place (replacing `out` if it exists), readable by all as a
+/// model directory should be (temporary directories are private).
+fn publish(tmp: tempfile::TempDir, out: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| ModelError::Io { path: tmp.path().to_owned(), source: e })?;
+    }
+    if out.exists() {
+        std::fs::remove_dir_all(out).map_err(|e| ModelError::Io { path: out.to_owned(), source: e })?;
+    }
+    let kept = tmp.keep();
+    std::fs::rename(&kept, out).map_err(|e| ModelError::Io { path: out.to_owned(), source: e })
+}
+
+/// Converts a GGUF llama model into an HF model directory at `out`.
+///
+/// # Errors
+/// An unsupported architecture, tensor type or tokenizer; a missing metadata key; an unknown tensor; an
+/// existing `out` (unless `overwrite`); a write failure. Nothing is left at `out` on error.
+pub fn import_gguf(src: &Path, out: &Path, overwrite: bool) -> Result<ImportSummary> {
+    refuse_existing(out, overwrite)?;
     let g = Gguf::open(src)?;
     let arch = g.require("general.architecture")?.as_str().unwrap_or_default().to_owned();
     if arch != "llama" {
@@ -141,12 +173,7 @@ pub fn import_gguf(src: &Path, out: &Path, overwrite: bool) -> Result<ImportSumm
     let d = llama_dims(&g)?;
     check_complete(src, &d, &g.tensors)?;
     let tokenizer = to_hf_tokenizer(&g)?;
-    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|e| ModelError::Io { path: parent.to_owned(), source: e })?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".slm-import-")
-        .tempdir_in(parent)
-        .map_err(|e| ModelError::Io { path: parent.to_owned(), source: e })?;
+    let tmp = staging_dir(out)?;
 
     let mut tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)> = BTreeMap::new();
     let mut parameters = 0u64;
@@ -244,18 +271,14 @@ pub fn import_gguf(src: &Path, out: &Path, overwrite: bool) -> Result<ImportSumm
         .save(&tok_path, true)
         .map_err(|e| ModelError::format(&tok_path, format!("cannot write the tokenizer: {e}")))?;
 
-    // Temporary directories and the files safetensors creates are private; a model directory is not.
+    // The files safetensors creates are private; a model's weights are not.
     #[cfg(unix)]
-    for (path, mode) in [(tmp.path().to_owned(), 0o755), (st_path.clone(), 0o644)] {
+    {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
-            .map_err(|e| ModelError::Io { path, source: e })?;
+        std::fs::set_permissions(&st_path, std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| ModelError::Io { path: st_path.clone(), source: e })?;
     }
-    if out.exists() {
-        std::fs::remove_dir_all(out).map_err(|e| ModelError::Io { path: out.to_owned(), source: e })?;
-    }
-    let kept = tmp.keep();
-    std::fs::rename(&kept, out).map_err(|e| ModelError::Io { path: out.to_owned(), source: e })?;
+    publish(tmp, out)?;
     Ok(ImportSummary {
         out: out.to_owned(),
         architecture: "LlamaForCausalLM".into(),
@@ -295,12 +318,7 @@ fn bytemuck_f32(data: &[f32]) -> &[u8] {
 /// # Errors
 /// A missing file or tensor, an unsupported `model_type` or dtype, an existing `out` without `overwrite`.
 pub fn import_hf_dir(src: &Path, out: &Path, overwrite: bool) -> Result<ImportSummary> {
-    if out.exists() && !overwrite {
-        return Err(ModelError::Data(slm_data::DataError::Output {
-            path: out.to_owned(),
-            problem: "already exists; pass --force to replace it".into(),
-        }));
-    }
+    refuse_existing(out, overwrite)?;
     let config_path = src.join("config.json");
     let text =
         std::fs::read_to_string(&config_path).map_err(|e| ModelError::Io { path: config_path.clone(), source: e })?;
@@ -320,12 +338,7 @@ pub fn import_hf_dir(src: &Path, out: &Path, overwrite: bool) -> Result<ImportSu
     let tok = src.join("tokenizer.json");
     tokenizers::Tokenizer::from_file(&tok)
         .map_err(|e| ModelError::format(&tok, format!("not a valid tokenizer: {e}")))?;
-    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|e| ModelError::Io { path: parent.to_owned(), source: e })?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".slm-import-")
-        .tempdir_in(parent)
-        .map_err(|e| ModelError::Io { path: parent.to_owned(), source: e })?;
+    let tmp = staging_dir(out)?;
     for name in
         ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "generation_config.json"]
     {
@@ -335,17 +348,7 @@ pub fn import_hf_dir(src: &Path, out: &Path, overwrite: bool) -> Result<ImportSu
         }
     }
     write_json(tmp.path(), "slm.json", &json!({"source": {"format": "hf", "dir": src.display().to_string()}}))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755))
-            .map_err(|e| ModelError::Io { path: tmp.path().to_owned(), source: e })?;
-    }
-    if out.exists() {
-        std::fs::remove_dir_all(out).map_err(|e| ModelError::Io { path: out.to_owned(), source: e })?;
-    }
-    let kept = tmp.keep();
-    std::fs::rename(&kept, out).map_err(|e| ModelError::Io { path: out.to_owned(), source: e })?;
+    publish(tmp, out)?;
     let weights = out.join("model.safetensors");
     let file = std::fs::File::open(&weights).map_err(|e| ModelError::Io { path: weights.clone(), source: e })?;
     // SAFETY: read-only map of the file just written; nothing modifies it meanwhile.
