@@ -143,8 +143,12 @@ pub fn split_file(input: &Path, opts: &SplitOptions, progress: &dyn Progress) ->
     }
     let unit_of: Vec<u32> = (0..index.spans.len() as u32).map(|i| units.find(i)).collect();
     let plan = plan(&index.classes, &unit_of, index.class_names.len(), opts.ratio, opts.seed);
-    for (class, name) in index.class_names.iter().enumerate() {
-        if index.classes.iter().filter(|&&c| c as usize == class).count() == 1 && opts.stratify.is_some() {
+    if opts.stratify.is_some() {
+        let mut sizes = vec![0u64; index.class_names.len()];
+        for &c in &index.classes {
+            sizes[c as usize] += 1;
+        }
+        for (name, _) in index.class_names.iter().zip(&sizes).filter(|&(_, &n)| n == 1) {
             progress.warn(&format!("class `{name}` has a single record; it goes to train"));
         }
     }

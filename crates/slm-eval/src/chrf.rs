@@ -3,6 +3,8 @@
 //! F-beta with beta 2 over the averaged precision and recall, the best reference per segment chosen by its
 //! own F-score, statistics summed over the corpus.
 
+use std::borrow::Cow;
+
 use rayon::prelude::*;
 
 use crate::bleu::SACREBLEU_VERSION;
@@ -113,13 +115,15 @@ pub fn f_score(cfg: &ChrfConfig, stats: &[u64]) -> f64 {
     }
 }
 
+/// The text lowercased when asked, else borrowed as it is (no copy on the hot path).
+fn cased(s: &str, lowercase: bool) -> Cow<'_, str> {
+    if lowercase { Cow::Owned(s.to_lowercase()) } else { Cow::Borrowed(s) }
+}
+
 /// [hyp, ref, match] triplets per order of one segment against its best reference.
 pub fn segment_stats(cfg: &ChrfConfig, hyp: &str, refs: &[&str], counts: &mut Counts) -> Vec<u64> {
-    let (hyp, refs): (String, Vec<String>) = if cfg.lowercase {
-        (hyp.to_lowercase(), refs.iter().map(|r| r.to_lowercase()).collect())
-    } else {
-        (hyp.to_owned(), refs.iter().map(|r| r.to_string()).collect())
-    };
+    let (hyp, refs): (Cow<'_, str>, Vec<Cow<'_, str>>) =
+        (cased(hyp, cfg.lowercase), refs.iter().map(|r| cased(r, cfg.lowercase)).collect());
     let mut interner = Interner::default();
     let h = symbols(cfg, &hyp, &mut interner);
     let mut best: (f64, Vec<u64>) = (-1.0, Vec::new());

@@ -181,7 +181,8 @@ fn sentences(text: &str) -> impl Iterator<Item = &str> {
 
 /// Scores one prediction against one target.
 pub fn score(tok: &mut Tokenize<'_>, target: &str, prediction: &str) -> Vec<Prf> {
-    let types = tok.cfg.types.clone();
+    let cfg: &RougeConfig = tok.cfg;
+    let types = &cfg.types;
     let target_tokens = tok.tokens(target);
     let prediction_tokens = tok.tokens(prediction);
     let mut interner = Interner::default();
