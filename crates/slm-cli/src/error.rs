@@ -13,6 +13,9 @@ pub enum CliError {
     /// A model that cannot be read or written (slm-model).
     #[error(transparent)]
     Model(#[from] slm_model::ModelError),
+    /// A training run that cannot start or continue (slm-train).
+    #[error(transparent)]
+    Train(#[from] slm_train::TrainError),
     /// A usage mistake found by the CLI itself.
     #[error("{0}")]
     Usage(String),

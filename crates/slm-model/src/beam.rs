@@ -6,7 +6,7 @@
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 
-use crate::llama::{KvCache, Llama};
+use crate::transformer::{KvCache, Transformer};
 
 /// Beam search settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,7 +47,13 @@ fn ids(device: &Device, tokens: &[u32]) -> Tensor<2, Int> {
 }
 
 /// The best continuation of `prompt` (new tokens only, without the stop token) and its log-probability.
-pub fn beam_search(model: &Llama, prompt: &[u32], max_new: usize, stop: &[u32], opts: &BeamOptions) -> (Vec<u32>, f64) {
+pub fn beam_search(
+    model: &Transformer,
+    prompt: &[u32],
+    max_new: usize,
+    stop: &[u32],
+    opts: &BeamOptions,
+) -> (Vec<u32>, f64) {
     let device = model.device().clone();
     let mut cache = model.cache();
     let first = last_log_probs(model.forward(ids(&device, prompt), &mut cache));

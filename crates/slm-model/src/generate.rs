@@ -1,4 +1,4 @@
-//! Text generation with a [`Llama`] model: the prompt (optionally wrapped in the model's chat template) is
+//! Text generation with a [`Transformer`] model: the prompt (optionally wrapped in the model's chat template) is
 //! encoded once, then tokens are produced one at a time. With the KV cache (the default) each new token
 //! costs one position's worth of work against the cached keys and values; without it the whole sequence
 //! is recomputed (kept for tests that prove both give the same tokens).
@@ -11,8 +11,8 @@ use tokenizers::Tokenizer;
 
 use crate::beam::{BeamOptions, beam_search};
 use crate::error::{ModelError, Result};
-use crate::llama::Llama;
 use crate::sampling::{Sampler, SamplingOptions};
+use crate::transformer::Transformer;
 
 /// How to generate.
 #[derive(Debug, Clone)]
@@ -59,7 +59,7 @@ pub struct Generation {
 /// A model with its tokenizer and chat template.
 pub struct Generator {
     /// The model.
-    pub model: Llama,
+    pub model: Transformer,
     tokenizer: Tokenizer,
     chat_template: Option<String>,
     special: Value,
@@ -73,7 +73,7 @@ impl Generator {
     /// # Errors
     /// A missing or malformed file.
     pub fn load(dir: &Path, device: &Device) -> Result<Generator> {
-        let model = Llama::load(dir, device)?;
+        let model = Transformer::load(dir, device)?;
         let tok_path = dir.join("tokenizer.json");
         let tokenizer = Tokenizer::from_file(&tok_path)
             .map_err(|e| ModelError::format(&tok_path, format!("not a valid tokenizer: {e}")))?;
@@ -145,7 +145,7 @@ impl Generator {
     /// An empty prompt, or a prompt that leaves no room in the model's context.
     pub fn generate(&self, prompt: &str, opts: &GenerateOptions, mut on_token: impl FnMut(u32)) -> Result<Generation> {
         let ids = self.encode(prompt)?;
-        let context = self.model.config.max_position_embeddings;
+        let context = self.model.config.max_positions;
         if ids.is_empty() {
             return Err(ModelError::format("prompt", "the prompt is empty"));
         }

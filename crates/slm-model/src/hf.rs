@@ -111,14 +111,14 @@ fn unpermute(data: &[f32], rows: usize, cols: usize, heads: usize) -> Vec<f32> {
     out
 }
 
-fn write_json(dir: &Path, name: &str, value: &serde_json::Value) -> Result<()> {
+pub(crate) fn write_json(dir: &Path, name: &str, value: &serde_json::Value) -> Result<()> {
     let path = dir.join(name);
     let text = serde_json::to_string_pretty(value).expect("JSON serializes") + "\n";
     std::fs::write(&path, text).map_err(|e| ModelError::Io { path, source: e })
 }
 
 /// Refuses an existing output directory unless `overwrite`.
-fn refuse_existing(out: &Path, overwrite: bool) -> Result<()> {
+pub(crate) fn refuse_existing(out: &Path, overwrite: bool) -> Result<()> {
     if out.exists() && !overwrite {
         return Err(ModelError::Data(slm_data::DataError::Output {
             path: out.to_owned(),
@@ -129,7 +129,7 @@ fn refuse_existing(out: &Path, overwrite: bool) -> Result<()> {
 }
 
 /// A temporary directory beside `out` in which a model directory is assembled.
-fn staging_dir(out: &Path) -> Result<tempfile::TempDir> {
+pub(crate) fn staging_dir(out: &Path) -> Result<tempfile::TempDir> {
     let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| ModelError::Io { path: parent.to_owned(), source: e })?;
     tempfile::Builder::new()
@@ -140,7 +140,7 @@ fn staging_dir(out: &Path) -> Result<tempfile::TempDir> {
 
 /// Moves an assembled model directory into place (replacing `out` if it exists), readable by all as a
 /// model directory should be (temporary directories are private).
-fn publish(tmp: tempfile::TempDir, out: &Path) -> Result<()> {
+pub(crate) fn publish(tmp: tempfile::TempDir, out: &Path) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -192,20 +192,11 @@ pub fn import_gguf(src: &Path, out: &Path, overwrite: bool) -> Result<ImportSumm
         tensors.insert(name, (shape, data));
     }
     let tied = !tensors.contains_key("lm_head.weight");
-    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
-        .iter()
-        .map(|(name, (shape, data))| {
-            let bytes: &[u8] = bytemuck_f32(data);
-            let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
-                .expect("shape matches the data");
-            (name.clone(), view)
-        })
-        .collect();
     let st_path = tmp.path().join("model.safetensors");
-    let mut meta = std::collections::HashMap::new();
-    meta.insert("format".to_owned(), "pt".to_owned());
-    safetensors::serialize_to_file(views, Some(meta), &st_path)
-        .map_err(|e| ModelError::format(&st_path, format!("cannot write safetensors: {e}")))?;
+    crate::save::write_safetensors(
+        tensors.iter().map(|(n, (shape, data))| (n.as_str(), shape.as_slice(), data.as_slice())),
+        &st_path,
+    )?;
 
     let id = |key: &str| g.get(key).and_then(Value::as_u64);
     let token = |key: &str| id(key).and_then(|i| tokenizer.id_to_token(i as u32));
@@ -271,13 +262,6 @@ pub fn import_gguf(src: &Path, out: &Path, overwrite: bool) -> Result<ImportSumm
         .save(&tok_path, true)
         .map_err(|e| ModelError::format(&tok_path, format!("cannot write the tokenizer: {e}")))?;
 
-    // The files safetensors creates are private; a model's weights are not.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&st_path, std::fs::Permissions::from_mode(0o644))
-            .map_err(|e| ModelError::Io { path: st_path.clone(), source: e })?;
-    }
     publish(tmp, out)?;
     Ok(ImportSummary {
         out: out.to_owned(),
@@ -305,7 +289,7 @@ fn check_complete(src: &Path, d: &LlamaDims, tensors: &[TensorInfo]) -> Result<(
 }
 
 /// The bytes of an f32 slice (little-endian machines only, as safetensors stores little-endian).
-fn bytemuck_f32(data: &[f32]) -> &[u8] {
+pub(crate) fn bytemuck_f32(data: &[f32]) -> &[u8] {
     const { assert!(cfg!(target_endian = "little"), "safetensors stores little-endian data") };
     // SAFETY: f32 has no padding and any byte pattern is a valid u8; the length covers the same memory.
     unsafe { std::slice::from_raw_parts(data.as_ptr().cast::<u8>(), std::mem::size_of_val(data)) }
@@ -325,16 +309,17 @@ pub fn import_hf_dir(src: &Path, out: &Path, overwrite: bool) -> Result<ImportSu
     let config: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| ModelError::format(&config_path, format!("not JSON: {e}")))?;
     let model_type = config["model_type"].as_str().unwrap_or_default();
-    if !matches!(model_type, "llama" | "mistral") {
+    if !matches!(model_type, "llama" | "mistral" | "qwen2" | "gpt2") {
         return Err(ModelError::Unsupported {
             path: config_path,
             what: format!("model_type `{model_type}`"),
-            supported: "slm imports llama-family directories (llama, mistral)".into(),
+            supported: "slm imports gpt2 and llama-family directories (llama, mistral, qwen2)".into(),
         });
     }
     // Loading the model proves every tensor is there with a supported dtype and shape.
     let device = burn::prelude::Device::flex();
-    crate::llama::Llama::load(src, &device)?;
+    let model = crate::transformer::Transformer::load(src, &device)?;
+    let architecture = model.config.to_hf()["architectures"][0].as_str().unwrap_or_default().to_owned();
     let tok = src.join("tokenizer.json");
     tokenizers::Tokenizer::from_file(&tok)
         .map_err(|e| ModelError::format(&tok, format!("not a valid tokenizer: {e}")))?;
@@ -356,7 +341,7 @@ pub fn import_hf_dir(src: &Path, out: &Path, overwrite: bool) -> Result<ImportSu
     let st = safetensors::SafeTensors::deserialize(&map)
         .map_err(|e| ModelError::format(&weights, format!("not a safetensors file: {e}")))?;
     let parameters = st.tensors().iter().map(|(_, t)| t.shape().iter().product::<usize>() as u64).sum();
-    Ok(ImportSummary { out: out.to_owned(), architecture: "LlamaForCausalLM".into(), parameters, tensors: st.len() })
+    Ok(ImportSummary { out: out.to_owned(), architecture, parameters, tensors: st.len() })
 }
 
 #[cfg(test)]

@@ -1,16 +1,20 @@
-//! Models for slm. This first part reads GGUF files (llama.cpp's format: metadata, tensors in F32, F16,
-//! BF16, Q8_0, Q4_0 and Q4_1, the embedded tokenizer) and writes the Hugging Face model directory that the
-//! rest of slm and the Python ecosystem share (`config.json`, `model.safetensors` with HF tensor names,
-//! `tokenizer.json`, `generation_config.json`), and runs Llama-family models on Burn for greedy generation
-//! with a KV cache.
+//! Models for slm: the Transformer of the GPT-2 and Llama families on Burn ([`Transformer`], with causal-LM,
+//! masked-LM and classification heads and a KV cache), weights in the ecosystem's formats (GGUF import; the
+//! Hugging Face model directory read and written with HF tensor names), and generation (greedy, sampling,
+//! beam search).
 
 pub mod beam;
+pub mod config;
 mod error;
 pub mod generate;
 pub mod gguf;
 pub mod hf;
-pub mod llama;
+pub mod layers;
 pub mod sampling;
-mod weights;
+pub mod save;
+pub mod transformer;
+pub mod weights;
 
+pub use config::{Config, Family, Head};
 pub use error::{ModelError, Result};
+pub use transformer::{Context, KvCache, Transformer};

@@ -1,8 +1,7 @@
-//! Tensors from a `model.safetensors` file (f32, f16 or bf16) onto a Burn device.
+//! Tensors from a `model.safetensors` file (f32, f16 or bf16), read by name.
 
 use std::path::{Path, PathBuf};
 
-use burn::prelude::*;
 use half::{bf16, f16};
 
 use crate::error::{ModelError, Result};
@@ -11,7 +10,6 @@ use crate::error::{ModelError, Result};
 pub struct Weights {
     path: PathBuf,
     map: memmap2::Mmap,
-    device: Device,
 }
 
 impl Weights {
@@ -19,12 +17,12 @@ impl Weights {
     ///
     /// # Errors
     /// The file cannot be read.
-    pub fn open(path: &Path, device: &Device) -> Result<Weights> {
+    pub fn open(path: &Path) -> Result<Weights> {
         let file = std::fs::File::open(path).map_err(|e| ModelError::Io { path: path.to_owned(), source: e })?;
         // SAFETY: read-only map of a file slm does not modify while it is open.
         let map =
             unsafe { memmap2::Mmap::map(&file) }.map_err(|e| ModelError::Io { path: path.to_owned(), source: e })?;
-        Ok(Weights { path: path.to_owned(), map, device: device.clone() })
+        Ok(Weights { path: path.to_owned(), map })
     }
 
     fn tensors(&self) -> Result<safetensors::SafeTensors<'_>> {
@@ -37,9 +35,26 @@ impl Weights {
         self.tensors().is_ok_and(|t| t.tensor(name).is_ok())
     }
 
-    fn values(&self, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
+    /// Names of all tensors in the file.
+    ///
+    /// # Errors
+    /// Not a safetensors file.
+    pub fn names(&self) -> Result<Vec<String>> {
+        Ok(self.tensors()?.names().into_iter().map(str::to_owned).collect())
+    }
+
+    /// The error for a problem with this file.
+    pub fn error(&self, problem: String) -> ModelError {
+        ModelError::format(&self.path, problem)
+    }
+
+    /// Shape and f32 values of `name`, or `None` when the file has no such tensor.
+    ///
+    /// # Errors
+    /// Not a safetensors file, or a dtype other than F32, F16 and BF16.
+    pub fn raw(&self, name: &str) -> Result<Option<(Vec<usize>, Vec<f32>)>> {
         let st = self.tensors()?;
-        let t = st.tensor(name).map_err(|_| ModelError::format(&self.path, format!("tensor `{name}` is missing")))?;
+        let Ok(t) = st.tensor(name) else { return Ok(None) };
         let data = t.data();
         let values = match t.dtype() {
             safetensors::Dtype::F32 => {
@@ -59,30 +74,6 @@ impl Weights {
                 });
             }
         };
-        Ok((t.shape().to_vec(), values))
-    }
-
-    /// A rank-2 tensor.
-    ///
-    /// # Errors
-    /// Missing, of another rank, or of an unsupported dtype.
-    pub fn matrix(&self, name: &str) -> Result<Tensor<2>> {
-        let (shape, values) = self.values(name)?;
-        let [r, c] = shape[..] else {
-            return Err(ModelError::format(&self.path, format!("`{name}` has shape {shape:?}, expected a matrix")));
-        };
-        Ok(Tensor::from_data(TensorData::new(values, [r, c]), &self.device))
-    }
-
-    /// A rank-1 tensor.
-    ///
-    /// # Errors
-    /// Missing, of another rank, or of an unsupported dtype.
-    pub fn vector(&self, name: &str) -> Result<Tensor<1>> {
-        let (shape, values) = self.values(name)?;
-        let [n] = shape[..] else {
-            return Err(ModelError::format(&self.path, format!("`{name}` has shape {shape:?}, expected a vector")));
-        };
-        Ok(Tensor::from_data(TensorData::new(values, [n]), &self.device))
+        Ok(Some((t.shape().to_vec(), values)))
     }
 }

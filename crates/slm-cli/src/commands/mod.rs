@@ -7,6 +7,7 @@ mod import;
 mod normalize;
 mod split;
 mod tokenizer;
+mod train;
 mod validate;
 
 use std::process::ExitCode;
@@ -26,6 +27,7 @@ pub enum Command {
     Eval(Box<eval::Args>),
     Import(import::Args),
     Generate(generate::Args),
+    Train(train::Args),
 }
 
 /// Runs one command.
@@ -39,5 +41,6 @@ pub fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::Eval(args) => eval::run(*args),
         Command::Import(args) => import::run(args),
         Command::Generate(args) => generate::run(args),
+        Command::Train(args) => train::run(args),
     }
 }

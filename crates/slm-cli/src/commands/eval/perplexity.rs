@@ -30,7 +30,7 @@ pub fn run(args: &Args) -> Result<Report, CliError> {
     let model_dir = need(&args.model, "--model DIR", "perplexity")?;
     let data = need(&args.data, "--data FILE", "perplexity")?;
     let generator = Generator::load(model_dir, &burn::prelude::Device::flex())?;
-    let window = args.window.min(generator.model.config.max_position_embeddings);
+    let window = args.window.min(generator.model.config.max_positions);
     let stride = args.stride.unwrap_or(window / 2).max(1);
     let mut texts = Vec::new();
     for record in Reader::open(data)? {

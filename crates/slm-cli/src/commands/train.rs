@@ -1,0 +1,156 @@
+//! `slm train`: run a recipe, with a live progress bar (plain log lines when stderr is not a terminal).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use slm_train::trainer::{EvalLog, StepLog};
+use slm_train::{Observer, Recipe, RunOptions};
+
+use crate::CliError;
+
+/// Train or fine-tune a model from a TOML recipe (docs/recipes.md lists every key and its default).
+///
+/// The run directory (`out` in the recipe, or --out) receives recipe.resolved.toml, metrics.csv,
+/// checkpoints/step-N/ (model, optimizer, data cursor), best/ and final/ (Hugging Face model
+/// directories for `slm generate`, `slm eval` and transformers).
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  slm train recipes/shakespeare-char.toml
+  slm train recipes/tiny-ci.toml --set optimizer.lr=1e-3 --set train.max_steps=50 --out runs/try
+  slm train --resume runs/shakespeare-char
+  slm plot runs/shakespeare-char/metrics.csv --out curves.png")]
+pub struct Args {
+    /// The recipe (optional with --resume: the run's recipe.resolved.toml is used).
+    recipe: Option<PathBuf>,
+    /// Override a recipe key, e.g. `--set optimizer.lr=1e-4` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Continue the run in this directory from its newest checkpoint.
+    #[arg(long, value_name = "RUN_DIR")]
+    resume: Option<PathBuf>,
+    /// Run directory (overrides the recipe's `out`).
+    #[arg(long, value_name = "RUN_DIR")]
+    out: Option<PathBuf>,
+    /// Burn backend: flex (default CPU), ndarray or wgpu (the last two need cargo features).
+    #[arg(long)]
+    backend: Option<String>,
+    /// Replace an existing run directory.
+    #[arg(long)]
+    force: bool,
+    /// Stop after this step with a checkpoint, as if interrupted (`--resume` continues).
+    #[arg(long, value_name = "STEP")]
+    stop_after: Option<u64>,
+}
+
+pub fn run(args: Args) -> Result<ExitCode, CliError> {
+    let mut overrides = args.set.clone();
+    let run_dir = args.out.clone().or_else(|| args.resume.clone());
+    if let Some(out) = &run_dir {
+        overrides.push(format!("out={}", toml_string(&out.display().to_string())));
+    }
+    if let Some(backend) = &args.backend {
+        overrides.push(format!("backend={}", toml_string(backend)));
+    }
+    let recipe_path = match (&args.recipe, &args.resume) {
+        (Some(r), _) => r.clone(),
+        (None, Some(run)) => run.join("recipe.resolved.toml"),
+        (None, None) => return Err(CliError::Usage("give a recipe, or --resume RUN_DIR".into())),
+    };
+    let recipe = Recipe::load(&recipe_path, &overrides)?;
+    let opts = RunOptions { resume: args.resume.is_some(), overwrite: args.force, stop_after: args.stop_after };
+    let mut view = View::new();
+    let summary = slm_train::train(&recipe, &opts, &mut view)?;
+    view.finish();
+    let last = summary.losses.last().map_or(String::from("-"), |l| format!("{l:.4}"));
+    let val = summary.val_loss.map_or(String::from("-"), |l| format!("{l:.4}"));
+    match &summary.final_model {
+        Some(m) => eprintln!(
+            "done: {} steps, train loss {last}, val loss {val}, {:.0} tokens/s; model in {}",
+            summary.steps,
+            summary.tokens_per_s,
+            m.display()
+        ),
+        None => eprintln!(
+            "stopped after step {} (train loss {last}); continue with `slm train --resume {}`",
+            summary.steps,
+            summary.run.display()
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn toml_string(s: &str) -> String {
+    serde_json::Value::String(s.to_owned()).to_string()
+}
+
+/// A progress bar on a terminal, plain lines otherwise.
+struct View {
+    bar: Option<ProgressBar>,
+    smoothed: Option<f64>,
+    last_line: std::time::Instant,
+}
+
+impl View {
+    fn new() -> View {
+        View { bar: None, smoothed: None, last_line: std::time::Instant::now() }
+    }
+
+    fn line(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| eprintln!("{text}")),
+            None => eprintln!("{text}"),
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Observer for View {
+    fn start(&mut self, first: u64, total: u64) {
+        if std::io::stderr().is_terminal() {
+            let bar = ProgressBar::new(total).with_style(
+                ProgressStyle::with_template("{pos}/{len} [{bar:30}] {msg} eta {eta}")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            bar.set_position(first);
+            self.bar = Some(bar);
+        }
+    }
+
+    fn step(&mut self, log: &StepLog) {
+        // An exponential moving average smooths the noisy per-step loss for display.
+        let s = self.smoothed.map_or(log.loss, |s| 0.9 * s + 0.1 * log.loss);
+        self.smoothed = Some(s);
+        let text = format!("epoch {:.2} loss {s:.4} lr {:.2e} {:.0} tok/s", log.epoch, log.lr, log.tokens_per_s);
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(log.step);
+                bar.set_message(text);
+            }
+            None => {
+                // Plain logs: about one line every 10 s, and the first and last steps.
+                if log.step == 1 || log.step == log.total || self.last_line.elapsed().as_secs() >= 10 {
+                    self.last_line = std::time::Instant::now();
+                    eprintln!("step {}/{} {text} grad_norm {:.3}", log.step, log.total, log.grad_norm);
+                }
+            }
+        }
+    }
+
+    fn eval(&mut self, log: &EvalLog) {
+        let acc = log.accuracy.map_or(String::new(), |a| format!(" accuracy {:.4}", a));
+        let best = if log.best { " (best)" } else { "" };
+        self.line(&format!("eval step {}: val loss {:.4} ppl {:.2}{acc}{best}", log.step, log.loss, log.loss.exp()));
+    }
+
+    fn note(&mut self, message: &str) {
+        self.line(message);
+    }
+}

@@ -1,0 +1,286 @@
+//! One configuration type for both model families, read from and written to a Hugging Face `config.json`
+//! (`model_type` "gpt2", or "llama"/"mistral"/"qwen2" for the Llama family). The HF keys differ per
+//! family (`n_embd` vs `hidden_size`); inside slm there is one set of names.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::error::{ModelError, Result};
+
+/// Which building blocks a model uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    /// GPT-2: learned positions, LayerNorm with bias, GELU (tanh) MLP, fused QKV with biases, tied head.
+    Gpt2,
+    /// Llama: rotary positions, RMSNorm, SwiGLU MLP, grouped-query attention, optional QKV bias.
+    Llama,
+}
+
+/// Which head sits on top of the Transformer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Head {
+    /// Next-token prediction with causal attention (`*ForCausalLM`).
+    CausalLm,
+    /// Masked-token prediction with bidirectional attention (the brief's MLM, encoder-style).
+    MaskedLm,
+    /// One label per sequence from the last real token's hidden state (`*ForSequenceClassification`).
+    Classification,
+}
+
+/// Hyper-parameters of a Transformer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Building blocks.
+    pub family: Family,
+    /// Output head.
+    pub head: Head,
+    /// Vocabulary size.
+    pub vocab_size: usize,
+    /// Width of the residual stream (d_model).
+    pub hidden_size: usize,
+    /// Width of the MLP.
+    pub intermediate_size: usize,
+    /// Number of blocks.
+    pub num_layers: usize,
+    /// Query heads.
+    pub num_heads: usize,
+    /// Key/value heads (fewer than query heads: grouped-query attention).
+    pub num_kv_heads: usize,
+    /// Longest context.
+    pub max_positions: usize,
+    /// Epsilon of the normalisation layers.
+    pub norm_eps: f64,
+    /// RoPE base (Llama family).
+    pub rope_theta: f64,
+    /// The LM head reuses the token embedding matrix.
+    pub tie_word_embeddings: bool,
+    /// Biases on the q/k/v projections (GPT-2 always; Qwen2-style Llamas).
+    pub attention_bias: bool,
+    /// Classes of a classification head.
+    pub num_labels: usize,
+}
+
+impl Config {
+    /// Width of one attention head.
+    pub fn head_dim(&self) -> usize {
+        self.hidden_size / self.num_heads
+    }
+
+    /// Reads `dir/config.json`.
+    ///
+    /// # Errors
+    /// The file is missing, not JSON, of an unsupported `model_type`, or lacks a key.
+    pub fn load(dir: &Path) -> Result<Config> {
+        let path = dir.join("config.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| ModelError::Io { path: path.clone(), source: e })?;
+        let value: Value =
+            serde_json::from_str(&text).map_err(|e| ModelError::format(&path, format!("not JSON: {e}")))?;
+        Config::from_hf(&value).map_err(|problem| ModelError::format(&path, problem))
+    }
+
+    /// Reads an HF config object; the error is a sentence naming the key.
+    ///
+    /// # Errors
+    /// An unsupported `model_type`, a missing key or an inconsistent shape.
+    pub fn from_hf(v: &Value) -> std::result::Result<Config, String> {
+        let model_type = v["model_type"].as_str().unwrap_or_default();
+        let family = match model_type {
+            "gpt2" => Family::Gpt2,
+            "llama" | "mistral" | "qwen2" => Family::Llama,
+            other => {
+                return Err(format!("model_type `{other}` is not supported (gpt2, llama, mistral, qwen2 are)"));
+            }
+        };
+        let int = |key: &str| -> std::result::Result<usize, String> {
+            v[key].as_u64().map(|x| x as usize).ok_or_else(|| format!("the key `{key}` is missing or not an integer"))
+        };
+        let float = |key: &str, default: f64| v[key].as_f64().unwrap_or(default);
+        let head = head_of(v);
+        let num_labels = v["id2label"].as_object().map_or(2, |m| m.len().max(1));
+        let config = match family {
+            Family::Gpt2 => {
+                let hidden = int("n_embd")?;
+                Config {
+                    family,
+                    head,
+                    vocab_size: int("vocab_size")?,
+                    hidden_size: hidden,
+                    intermediate_size: v["n_inner"].as_u64().map_or(4 * hidden, |x| x as usize),
+                    num_layers: int("n_layer")?,
+                    num_heads: int("n_head")?,
+                    num_kv_heads: int("n_head")?,
+                    max_positions: int("n_positions")?,
+                    norm_eps: float("layer_norm_epsilon", 1e-5),
+                    rope_theta: 0.0,
+                    tie_word_embeddings: v["tie_word_embeddings"].as_bool().unwrap_or(true),
+                    attention_bias: true,
+                    num_labels,
+                }
+            }
+            Family::Llama => {
+                let heads = int("num_attention_heads")?;
+                Config {
+                    family,
+                    head,
+                    vocab_size: int("vocab_size")?,
+                    hidden_size: int("hidden_size")?,
+                    intermediate_size: int("intermediate_size")?,
+                    num_layers: int("num_hidden_layers")?,
+                    num_heads: heads,
+                    num_kv_heads: v["num_key_value_heads"].as_u64().map_or(heads, |x| x as usize),
+                    max_positions: v["max_position_embeddings"].as_u64().map_or(2048, |x| x as usize),
+                    norm_eps: float("rms_norm_eps", 1e-6),
+                    rope_theta: float("rope_theta", 10_000.0),
+                    tie_word_embeddings: v["tie_word_embeddings"].as_bool().unwrap_or(false),
+                    attention_bias: v["attention_bias"].as_bool().unwrap_or(model_type == "qwen2"),
+                    num_labels,
+                }
+            }
+        };
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Shapes that cannot work, as a sentence.
+    ///
+    /// # Errors
+    /// Zero sizes, a width not divisible by the heads, query heads not a multiple of key/value heads.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        let sizes = [
+            ("vocab_size", self.vocab_size),
+            ("hidden_size", self.hidden_size),
+            ("num_layers", self.num_layers),
+            ("num_heads", self.num_heads),
+            ("num_kv_heads", self.num_kv_heads),
+            ("max_positions", self.max_positions),
+        ];
+        if let Some((key, _)) = sizes.iter().find(|(_, v)| *v == 0) {
+            return Err(format!("{key} must be > 0"));
+        }
+        if !self.hidden_size.is_multiple_of(self.num_heads) {
+            return Err(format!("hidden_size {} is not divisible by num_heads {}", self.hidden_size, self.num_heads));
+        }
+        if !self.num_heads.is_multiple_of(self.num_kv_heads) {
+            return Err(format!(
+                "num_heads {} is not a multiple of num_kv_heads {}",
+                self.num_heads, self.num_kv_heads
+            ));
+        }
+        if self.family == Family::Llama && !self.head_dim().is_multiple_of(2) {
+            return Err(format!("rotary positions need an even head size, got {}", self.head_dim()));
+        }
+        Ok(())
+    }
+
+    /// The HF `config.json` object for this configuration (what `transformers` reads back).
+    pub fn to_hf(&self) -> Value {
+        let arch = match (self.family, self.head) {
+            (Family::Gpt2, Head::CausalLm) => "GPT2LMHeadModel",
+            (Family::Gpt2, Head::Classification) => "GPT2ForSequenceClassification",
+            (Family::Gpt2, Head::MaskedLm) => "GPT2LMHeadModel",
+            (Family::Llama, Head::Classification) => "LlamaForSequenceClassification",
+            (Family::Llama, _) => "LlamaForCausalLM",
+        };
+        let mut v = match self.family {
+            Family::Gpt2 => json!({
+                "model_type": "gpt2",
+                "vocab_size": self.vocab_size,
+                "n_embd": self.hidden_size,
+                "n_inner": self.intermediate_size,
+                "n_layer": self.num_layers,
+                "n_head": self.num_heads,
+                "n_positions": self.max_positions,
+                "n_ctx": self.max_positions,
+                "layer_norm_epsilon": self.norm_eps,
+                "activation_function": "gelu_new",
+                "tie_word_embeddings": self.tie_word_embeddings,
+                "resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0,
+            }),
+            Family::Llama => json!({
+                "model_type": "llama",
+                "vocab_size": self.vocab_size,
+                "hidden_size": self.hidden_size,
+                "intermediate_size": self.intermediate_size,
+                "num_hidden_layers": self.num_layers,
+                "num_attention_heads": self.num_heads,
+                "num_key_value_heads": self.num_kv_heads,
+                "max_position_embeddings": self.max_positions,
+                "rms_norm_eps": self.norm_eps,
+                "rope_theta": self.rope_theta,
+                "tie_word_embeddings": self.tie_word_embeddings,
+                "attention_bias": self.attention_bias,
+                "mlp_bias": false,
+                "hidden_act": "silu",
+            }),
+        };
+        v["architectures"] = json!([arch]);
+        v["torch_dtype"] = json!("float32");
+        if self.head == Head::Classification {
+            let labels: serde_json::Map<String, Value> =
+                (0..self.num_labels).map(|i| (i.to_string(), json!(format!("LABEL_{i}")))).collect();
+            v["id2label"] = Value::Object(labels);
+        }
+        if self.head == Head::MaskedLm {
+            v["slm_head"] = json!("masked-lm");
+        }
+        v
+    }
+}
+
+/// The head named by `architectures` (or slm's own `slm_head` key for the masked-LM head).
+fn head_of(v: &Value) -> Head {
+    if v["slm_head"].as_str() == Some("masked-lm") {
+        return Head::MaskedLm;
+    }
+    let arch = v["architectures"][0].as_str().unwrap_or_default();
+    if arch.ends_with("ForSequenceClassification") { Head::Classification } else { Head::CausalLm }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny(family: Family) -> Config {
+        Config {
+            family,
+            head: Head::CausalLm,
+            vocab_size: 50,
+            hidden_size: 16,
+            intermediate_size: 40,
+            num_layers: 2,
+            num_heads: 4,
+            num_kv_heads: if family == Family::Llama { 2 } else { 4 },
+            max_positions: 32,
+            norm_eps: 1e-5,
+            rope_theta: if family == Family::Llama { 10_000.0 } else { 0.0 },
+            tie_word_embeddings: true,
+            attention_bias: family == Family::Gpt2,
+            num_labels: 2,
+        }
+    }
+
+    #[test]
+    fn hf_json_round_trips_for_both_families() {
+        for family in [Family::Gpt2, Family::Llama] {
+            let c = tiny(family);
+            assert_eq!(Config::from_hf(&c.to_hf()).unwrap(), c);
+        }
+    }
+
+    #[test]
+    fn a_missing_key_is_named() {
+        let mut v = tiny(Family::Llama).to_hf();
+        v.as_object_mut().unwrap().remove("hidden_size");
+        assert_eq!(Config::from_hf(&v).unwrap_err(), "the key `hidden_size` is missing or not an integer");
+    }
+
+    #[test]
+    fn inconsistent_heads_are_refused() {
+        let mut c = tiny(Family::Llama);
+        c.num_kv_heads = 3;
+        assert!(c.check().unwrap_err().contains("not a multiple of num_kv_heads 3"));
+    }
+}

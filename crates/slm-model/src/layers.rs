@@ -1,0 +1,115 @@
+//! Building blocks shared by both families: a linear map, LayerNorm/RMSNorm, and the named-parameter view
+//! that optimizers and checkpoints walk. Every parameter carries its Hugging Face tensor name, so loading,
+//! saving, optimizer state and LoRA targets all speak the ecosystem's names.
+
+use burn::prelude::*;
+use burn::tensor::module::linear;
+
+/// A mutable reference to one parameter tensor, whichever its rank.
+pub enum TensorMut<'a> {
+    /// Norm gains and biases.
+    Vector(&'a mut Tensor<1>),
+    /// Weight matrices and embeddings.
+    Matrix(&'a mut Tensor<2>),
+}
+
+/// One named parameter: its HF name and the tensor in slm's layout.
+pub struct ParamMut<'a> {
+    /// Full HF name, e.g. `model.layers.0.self_attn.q_proj.weight`.
+    pub name: String,
+    /// The tensor. Matrices of linear layers are `[in, out]` in slm even where HF stores `[out, in]`.
+    pub tensor: TensorMut<'a>,
+    /// Whether the HF file stores this matrix transposed relative to slm (`nn.Linear` does; GPT-2's
+    /// `Conv1D` and embeddings do not).
+    pub hf_transposed: bool,
+    /// Weight decay applies (matrices yes; norm gains and biases no).
+    pub decay: bool,
+}
+
+/// A linear map `x @ W + b`, `W` stored `[in, out]`.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    /// HF module name without the `.weight`/`.bias` suffix.
+    pub name: String,
+    /// `[in, out]`.
+    pub weight: Tensor<2>,
+    /// `[out]`.
+    pub bias: Option<Tensor<1>>,
+    /// HF stores the weight `[out, in]` (`nn.Linear`) rather than `[in, out]` (GPT-2's `Conv1D`).
+    pub hf_transposed: bool,
+}
+
+impl Linear {
+    /// Applies the map to the last dimension.
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        linear(x, self.weight.clone(), self.bias.clone())
+    }
+
+    /// Output width.
+    pub fn d_out(&self) -> usize {
+        self.weight.dims()[1]
+    }
+
+    /// Pushes the parameters onto `out`.
+    pub fn params<'a>(&'a mut self, out: &mut Vec<ParamMut<'a>>) {
+        out.push(ParamMut {
+            name: format!("{}.weight", self.name),
+            tensor: TensorMut::Matrix(&mut self.weight),
+            hf_transposed: self.hf_transposed,
+            decay: true,
+        });
+        if let Some(b) = &mut self.bias {
+            out.push(ParamMut {
+                name: format!("{}.bias", self.name),
+                tensor: TensorMut::Vector(b),
+                hf_transposed: false,
+                decay: false,
+            });
+        }
+    }
+}
+
+/// LayerNorm (with bias, GPT-2) or RMSNorm (gain only, Llama).
+#[derive(Debug, Clone)]
+pub struct Norm {
+    /// HF module name.
+    pub name: String,
+    /// Gain `[d]`.
+    pub weight: Tensor<1>,
+    /// Shift `[d]`: present for LayerNorm, absent for RMSNorm.
+    pub bias: Option<Tensor<1>>,
+    /// Added to the variance.
+    pub eps: f64,
+}
+
+impl Norm {
+    /// Normalises the last dimension.
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let gain = self.weight.clone().unsqueeze::<3>();
+        match &self.bias {
+            None => {
+                let rms = x.clone().powi_scalar(2).mean_dim(2).add_scalar(self.eps).sqrt();
+                x.div(rms).mul(gain)
+            }
+            Some(bias) => {
+                let (var, mean) = x.clone().var_mean_bias(2);
+                x.sub(mean).div(var.add_scalar(self.eps).sqrt()).mul(gain).add(bias.clone().unsqueeze::<3>())
+            }
+        }
+    }
+
+    /// Pushes the parameters onto `out`.
+    pub fn params<'a>(&'a mut self, out: &mut Vec<ParamMut<'a>>) {
+        let name = format!("{}.weight", self.name);
+        out.push(ParamMut { name, tensor: TensorMut::Vector(&mut self.weight), hf_transposed: false, decay: false });
+        if let Some(b) = &mut self.bias {
+            let name = format!("{}.bias", self.name);
+            out.push(ParamMut { name, tensor: TensorMut::Vector(b), hf_transposed: false, decay: false });
+        }
+    }
+}
+
+/// A matrix parameter that is not a linear layer (embeddings, the LM head).
+pub fn matrix_param<'a>(name: &str, tensor: &'a mut Tensor<2>, hf_transposed: bool) -> ParamMut<'a> {
+    ParamMut { name: name.to_owned(), tensor: TensorMut::Matrix(tensor), hf_transposed, decay: true }
+}

@@ -1,0 +1,421 @@
+//! Training data: records turned into token sequences with a loss mask, the per-epoch order, and batches
+//! as tensors.
+//!
+//! - Text (pretraining): documents are concatenated with EOS after each and cut into blocks of
+//!   `max_length + 1` tokens (inputs and shifted targets). Each epoch starts the blocks at another offset
+//!   and visits them in another order, both from the seed. Where a block holds several documents,
+//!   positions restart at 0 and attention stops at the boundary.
+//! - Fine-tuning (prompt/completion, Alpaca): prompt ++ completion ++ EOS; the loss covers the completion
+//!   and the EOS (so the model learns to stop), never the padding.
+//! - Classification: the text and one label per record.
+
+use std::path::Path;
+
+use burn::prelude::*;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use slm_data::records::{Reader, field_str};
+use tokenizers::Tokenizer;
+
+use crate::error::{Result, TrainError};
+use crate::recipe::{DataFormat, DataSection};
+
+/// One sequence: `tokens[i + 1]` is the target at position `i` where `weight[i]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Example {
+    /// Input tokens followed by the last target (length n + 1).
+    pub tokens: Vec<u32>,
+    /// Whether the target at each of the n positions counts in the loss.
+    pub weight: Vec<bool>,
+    /// Document of each of the n input positions (packed text only).
+    pub docs: Option<Vec<u32>>,
+    /// Class of a classification example.
+    pub label: Option<u32>,
+}
+
+/// A dataset of one split.
+pub enum Dataset {
+    /// One token stream cut into blocks.
+    Stream {
+        /// Tokens of all documents, EOS after each.
+        tokens: Vec<u32>,
+        /// Document index of each token.
+        docs: Vec<u32>,
+        /// Inputs per block.
+        block: usize,
+    },
+    /// Separate examples.
+    Examples(Vec<Example>),
+}
+
+impl Dataset {
+    /// Items per epoch.
+    pub fn len(&self) -> usize {
+        match self {
+            // Every epoch offset (0..block) leaves at least this many whole blocks.
+            Dataset::Stream { tokens, block, .. } => tokens.len().saturating_sub(*block) / block,
+            Dataset::Examples(e) => e.len(),
+        }
+    }
+
+    /// Whether there is nothing to train on.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Item `index` of an epoch that starts its blocks at `offset`.
+    pub fn get(&self, index: usize, offset: usize) -> Example {
+        match self {
+            Dataset::Stream { tokens, docs, block } => {
+                let start = offset + index * block;
+                let d = &docs[start..start + block];
+                let packed = d.first() != d.last();
+                Example {
+                    tokens: tokens[start..=start + block].to_vec(),
+                    weight: vec![true; *block],
+                    docs: packed.then(|| d.to_vec()),
+                    label: None,
+                }
+            }
+            Dataset::Examples(e) => e[index].clone(),
+        }
+    }
+
+    /// The order and block offset of epoch `epoch` (a pure function of seed and epoch).
+    pub fn epoch_plan(&self, seed: u64, epoch: u64, shuffle: bool) -> (Vec<usize>, usize) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        if shuffle {
+            order.shuffle(&mut rng);
+        }
+        let offset = match self {
+            Dataset::Stream { block, .. } if shuffle => rand::RngExt::random_range(&mut rng, 0..*block),
+            _ => 0,
+        };
+        (order, offset)
+    }
+}
+
+/// Token ids the data pipeline needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Specials {
+    /// End of sequence: after every document and completion.
+    pub eos: u32,
+    /// Padding of inputs (never a target).
+    pub pad: u32,
+}
+
+impl Specials {
+    /// EOS and pad of a tokenizer: `<|endoftext|>`/`</s>`/`<|im_end|>`, and `<|pad|>` or the EOS.
+    ///
+    /// # Errors
+    /// The tokenizer has no end-of-sequence token.
+    pub fn of(tokenizer: &Tokenizer, eos_hint: Option<&str>, path: &Path) -> Result<Specials> {
+        let eos = eos_hint
+            .and_then(|t| tokenizer.token_to_id(t))
+            .or_else(|| {
+                ["<|endoftext|>", "</s>", "<|im_end|>", "<|eot_id|>"].iter().find_map(|t| tokenizer.token_to_id(t))
+            })
+            .ok_or_else(|| TrainError::Data {
+                path: path.to_owned(),
+                problem: "the tokenizer has no end-of-sequence token (<|endoftext|>, </s>, <|im_end|>)".into(),
+            })?;
+        let pad = tokenizer.token_to_id("<|pad|>").or_else(|| tokenizer.token_to_id("<pad>")).unwrap_or(eos);
+        Ok(Specials { eos, pad })
+    }
+}
+
+fn encode(tokenizer: &Tokenizer, path: &Path, line: u64, text: &str) -> Result<Vec<u32>> {
+    tokenizer
+        .encode(text, false)
+        .map(|e| e.get_ids().to_vec())
+        .map_err(|e| TrainError::Data { path: path.to_owned(), problem: format!("line {line}: cannot tokenize: {e}") })
+}
+
+/// The texts (or prompt/completion pairs, or text/label pairs) of a file, with line numbers.
+pub fn read_records(path: &Path, section: &DataSection) -> Result<Vec<(u64, Vec<String>)>> {
+    if section.format == DataFormat::Text
+        && slm_data::records::Format::from_path(path) == slm_data::records::Format::Text
+    {
+        let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
+        return Ok(vec![(1, vec![text])]);
+    }
+    let fields: Vec<&str> = match section.format {
+        DataFormat::Text => vec![&section.text_field],
+        DataFormat::PromptCompletion => vec![&section.prompt_field, &section.completion_field],
+        DataFormat::Alpaca => vec!["instruction", "input", "output"],
+        DataFormat::Classification => vec![&section.text_field, &section.label_field],
+    };
+    let mut out = Vec::new();
+    for record in Reader::open(path)? {
+        let record = record?;
+        let mut values = Vec::with_capacity(fields.len());
+        for f in &fields {
+            match field_str(&record.fields, f) {
+                Some(v) => values.push(v.into_owned()),
+                None if *f == "input" => values.push(String::new()),
+                None => {
+                    return Err(TrainError::Data {
+                        path: path.to_owned(),
+                        problem: format!("line {}: the record has no field `{f}`", record.line),
+                    });
+                }
+            }
+        }
+        out.push((record.line, values));
+    }
+    if out.is_empty() {
+        return Err(TrainError::Data { path: path.to_owned(), problem: "the file has no records".into() });
+    }
+    Ok(out)
+}
+
+/// Alpaca's prompt template (with and without an input).
+pub fn alpaca_prompt(instruction: &str, input: &str) -> String {
+    if input.trim().is_empty() {
+        format!(
+            "Below is an instruction that describes a task. Write a response that appropriately completes the request.\n\n### Instruction:\n{instruction}\n\n### Response:\n"
+        )
+    } else {
+        format!(
+            "Below is an instruction that describes a task, paired with an input that provides further context. Write a response that appropriately completes the request.\n\n### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n"
+        )
+    }
+}
+
+/// A prompt/completion example: `prompt ++ completion ++ [eos]`, at most `max_len + 1` tokens (the prompt
+/// is cut from the left first so that the completion and its EOS survive).
+pub fn completion_example(prompt: &[u32], completion: &[u32], eos: u32, max_len: usize, mask_prompt: bool) -> Example {
+    let mut completion = completion.to_vec();
+    completion.push(eos);
+    completion.truncate(max_len + 1);
+    let keep = (max_len + 1 - completion.len()).min(prompt.len());
+    let prompt = &prompt[prompt.len() - keep..];
+    let tokens: Vec<u32> = prompt.iter().chain(&completion).copied().collect();
+    // Target at position i is tokens[i + 1]; it belongs to the completion when i + 1 >= prompt.len().
+    let weight = (0..tokens.len() - 1).map(|i| !mask_prompt || i + 1 >= prompt.len()).collect();
+    Example { tokens, weight, docs: None, label: None }
+}
+
+/// Builds the dataset of records read by [`read_records`].
+///
+/// # Errors
+/// A text the tokenizer rejects, or too little data for one block.
+pub fn build(
+    records: &[(u64, Vec<String>)],
+    section: &DataSection,
+    tokenizer: &Tokenizer,
+    specials: Specials,
+    labels: &[String],
+    path: &Path,
+) -> Result<Dataset> {
+    let max = section.max_length;
+    match section.format {
+        DataFormat::Text => {
+            let (mut tokens, mut docs) = (Vec::new(), Vec::new());
+            for (d, (line, values)) in records.iter().enumerate() {
+                let ids = encode(tokenizer, path, *line, &values[0])?;
+                docs.extend(std::iter::repeat_n(d as u32, ids.len() + 1));
+                tokens.extend(ids);
+                tokens.push(specials.eos);
+            }
+            if !section.packing {
+                let examples = records
+                    .iter()
+                    .map(|(line, v)| {
+                        let mut ids = encode(tokenizer, path, *line, &v[0])?;
+                        ids.push(specials.eos);
+                        ids.truncate(max + 1);
+                        let n = ids.len().saturating_sub(1);
+                        Ok(Example { tokens: ids, weight: vec![true; n], docs: None, label: None })
+                    })
+                    .filter(|e: &Result<Example>| e.as_ref().map_or(true, |e| e.tokens.len() >= 2))
+                    .collect::<Result<Vec<_>>>()?;
+                return Ok(Dataset::Examples(examples));
+            }
+            if tokens.len() < 2 * max + 1 {
+                return Err(TrainError::Data {
+                    path: path.to_owned(),
+                    problem: format!(
+                        "{} tokens are too few for blocks of data.max_length = {max} (need {})",
+                        tokens.len(),
+                        2 * max + 1
+                    ),
+                });
+            }
+            Ok(Dataset::Stream { tokens, docs, block: max })
+        }
+        DataFormat::PromptCompletion | DataFormat::Alpaca => {
+            let mut examples = Vec::with_capacity(records.len());
+            for (line, v) in records {
+                let (prompt, completion) = if section.format == DataFormat::Alpaca {
+                    (alpaca_prompt(&v[0], &v[1]), v[2].clone())
+                } else {
+                    (v[0].clone(), v[1].clone())
+                };
+                let p = encode(tokenizer, path, *line, &prompt)?;
+                let c = encode(tokenizer, path, *line, &completion)?;
+                examples.push(completion_example(&p, &c, specials.eos, max, section.mask_prompt));
+            }
+            Ok(Dataset::Examples(examples))
+        }
+        DataFormat::Classification => {
+            let mut examples = Vec::with_capacity(records.len());
+            for (line, v) in records {
+                let mut ids = encode(tokenizer, path, *line, &v[0])?;
+                ids.truncate(max);
+                if ids.is_empty() {
+                    ids.push(specials.eos);
+                }
+                let label = labels.iter().position(|l| *l == v[1]).ok_or_else(|| TrainError::Data {
+                    path: path.to_owned(),
+                    problem: format!("line {line}: label `{}` does not occur in the training data", v[1]),
+                })?;
+                // The last input is repeated as a dummy target so that `tokens` keeps its n + 1 shape.
+                let n = ids.len();
+                ids.push(ids[n - 1]);
+                examples.push(Example { tokens: ids, weight: vec![false; n], docs: None, label: Some(label as u32) });
+            }
+            Ok(Dataset::Examples(examples))
+        }
+    }
+}
+
+/// A batch as tensors.
+pub struct Batch {
+    /// `[b, n]` inputs.
+    pub inputs: Tensor<2, Int>,
+    /// `[b, n]` targets (0 where not counted).
+    pub targets: Tensor<2, Int>,
+    /// `[b, n]` 1.0 where a target counts, else 0.0.
+    pub weights: Tensor<2>,
+    /// Targets that count.
+    pub n_targets: usize,
+    /// Restarted positions and the block-diagonal mask, when some row packs several documents.
+    pub ctx: slm_model::Context,
+    /// `[b]` classes (classification).
+    pub labels: Option<Tensor<1, Int>>,
+    /// `[b]` index of each row's last real token.
+    pub last: Tensor<1, Int>,
+}
+
+/// Pads `examples` on the right to the longest and moves them to `device`.
+pub fn collate(examples: &[Example], pad: u32, device: &Device) -> Batch {
+    let b = examples.len();
+    let n = examples.iter().map(|e| e.tokens.len() - 1).max().unwrap_or(1).max(1);
+    let mut inputs = vec![i64::from(pad); b * n];
+    let mut targets = vec![0i64; b * n];
+    let mut weights = vec![0f32; b * n];
+    let mut last = Vec::with_capacity(b);
+    for (r, e) in examples.iter().enumerate() {
+        let len = e.tokens.len() - 1;
+        for i in 0..len {
+            inputs[r * n + i] = i64::from(e.tokens[i]);
+            if e.weight[i] {
+                targets[r * n + i] = i64::from(e.tokens[i + 1]);
+                weights[r * n + i] = 1.0;
+            }
+        }
+        last.push(len.saturating_sub(1) as i64);
+    }
+    let n_targets = weights.iter().filter(|w| **w > 0.0).count();
+    let ctx = if examples.iter().any(|e| e.docs.is_some()) {
+        packed_context(examples, n, device)
+    } else {
+        Default::default()
+    };
+    let labels = examples
+        .iter()
+        .map(|e| e.label.map(i64::from))
+        .collect::<Option<Vec<i64>>>()
+        .map(|l| Tensor::from_data(TensorData::new(l, [b]), device));
+    Batch {
+        inputs: Tensor::from_data(TensorData::new(inputs, [b, n]), device),
+        targets: Tensor::from_data(TensorData::new(targets, [b, n]), device),
+        weights: Tensor::from_data(TensorData::new(weights, [b, n]), device),
+        n_targets,
+        ctx,
+        labels,
+        last: Tensor::from_data(TensorData::new(last, [b]), device),
+    }
+}
+
+/// Positions that restart at each document and a mask that keeps attention inside a document.
+fn packed_context(examples: &[Example], n: usize, device: &Device) -> slm_model::Context {
+    let b = examples.len();
+    let mut positions = vec![0i64; b * n];
+    let mut mask = vec![false; b * n * n];
+    for (r, e) in examples.iter().enumerate() {
+        let docs: Vec<u32> = e.docs.clone().unwrap_or_else(|| vec![0; n]);
+        let mut pos = 0;
+        for i in 0..n {
+            if i > 0 && docs[i] != docs[i - 1] {
+                pos = 0;
+            }
+            positions[r * n + i] = pos;
+            pos += 1;
+            for j in 0..n {
+                mask[(r * n + i) * n + j] = docs[i] != docs[j];
+            }
+        }
+    }
+    slm_model::Context {
+        positions: Some(Tensor::from_data(TensorData::new(positions, [b, n]), device)),
+        mask: Some(Tensor::from_data(TensorData::new(mask, [b, 1, n, n]), device)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn completion_masks_the_prompt_and_trains_the_eos() {
+        let e = completion_example(&[10, 11, 12], &[20, 21], 2, 16, true);
+        assert_eq!(e.tokens, vec![10, 11, 12, 20, 21, 2]);
+        // Targets: 11, 12 (prompt: masked), 20, 21, 2 (completion and EOS: trained).
+        assert_eq!(e.weight, vec![false, false, true, true, true]);
+        let batch = collate(&[e, completion_example(&[10], &[20], 2, 16, true)], 99, &Device::flex());
+        let weights: Vec<f32> = batch.weights.into_data().try_to_vec().unwrap();
+        assert_eq!(weights, vec![0., 0., 1., 1., 1., 1., 1., 0., 0., 0.]);
+        let inputs: Vec<i64> = batch.inputs.into_data().convert::<i64>().try_to_vec().unwrap();
+        // Padding uses the pad id and is never a target; the EOS (2) is a target in both rows.
+        assert_eq!(&inputs[5..], &[10, 20, 99, 99, 99]);
+        let targets: Vec<i64> = batch.targets.into_data().convert::<i64>().try_to_vec().unwrap();
+        assert_eq!(targets, vec![0, 0, 20, 21, 2, 20, 2, 0, 0, 0]);
+        assert_eq!(batch.n_targets, 5);
+    }
+
+    #[test]
+    fn long_prompts_are_cut_from_the_left() {
+        let e = completion_example(&[1, 2, 3, 4, 5], &[6, 7], 0, 4, true);
+        assert_eq!(e.tokens, vec![4, 5, 6, 7, 0]);
+        assert_eq!(e.weight, vec![false, true, true, true]);
+    }
+
+    #[test]
+    fn packed_blocks_restart_positions_and_mask_other_documents() {
+        let e =
+            Example { tokens: vec![1, 2, 3, 4, 5], weight: vec![true; 4], docs: Some(vec![0, 0, 1, 1]), label: None };
+        let ctx = packed_context(&[e], 4, &Device::flex());
+        let pos: Vec<i64> = ctx.positions.unwrap().into_data().convert::<i64>().try_to_vec().unwrap();
+        assert_eq!(pos, vec![0, 1, 0, 1]);
+        let mask: Vec<bool> = ctx.mask.unwrap().into_data().try_to_vec().unwrap();
+        assert_eq!(mask[2 * 4..3 * 4], [true, true, false, false]);
+    }
+
+    #[test]
+    fn epochs_visit_every_block_once_in_a_seeded_order() {
+        let tokens: Vec<u32> = (0..101).collect();
+        let ds = Dataset::Stream { docs: vec![0; tokens.len()], tokens, block: 10 };
+        let (order, offset) = ds.epoch_plan(7, 0, true);
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..ds.len()).collect::<Vec<_>>());
+        assert_eq!(ds.epoch_plan(7, 0, true), (order.clone(), offset));
+        assert_ne!(ds.epoch_plan(7, 1, true).0, order);
+        let last = ds.get(ds.len() - 1, 9);
+        assert_eq!(last.tokens.len(), 11);
+    }
+}

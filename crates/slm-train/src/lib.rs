@@ -1,0 +1,16 @@
+//! The slm trainer. A [`recipe::Recipe`] (TOML) describes a run; [`trainer::train`] prepares the
+//! tokenizer, data and model, then runs AdamW with a warmup schedule, gradient accumulation and global-norm
+//! clipping, evaluates, checkpoints (exact resume) and writes `metrics.csv` and HF model directories.
+
+pub mod checkpoint;
+pub mod data;
+mod error;
+pub mod metrics;
+pub mod optim;
+pub mod recipe;
+pub mod schedule;
+pub mod trainer;
+
+pub use error::{Result, TrainError};
+pub use recipe::Recipe;
+pub use trainer::{Observer, RunOptions, Summary, train};

@@ -1,0 +1,547 @@
+//! Recipes: one TOML file describes a run (model, tokenizer, data, objective, optimizer, schedule, batch,
+//! evaluation, checkpoints, seed, backend). Unknown keys are errors that name the nearest valid key;
+//! values are checked with messages that name the key. `--set section.key=value` overrides any key, and
+//! the resolved recipe is saved in the run directory.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use slm_model::{Family, Head};
+
+use crate::error::{Result, TrainError};
+use crate::schedule::Decay;
+
+/// A whole training run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipe {
+    /// Run directory (checkpoints, metrics.csv, final/ and best/ models).
+    pub out: PathBuf,
+    /// Seed of initialisation, data order and masking.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Burn backend: `flex` (default CPU), `ndarray`, `wgpu` (the last two need cargo features).
+    #[serde(default = "default_backend")]
+    pub backend: String,
+    /// The model to fine-tune or the architecture to train from scratch.
+    pub model: ModelSection,
+    /// The tokenizer of a model trained from scratch.
+    #[serde(default)]
+    pub tokenizer: TokenizerSection,
+    /// Training and validation data.
+    pub data: DataSection,
+    /// AdamW.
+    #[serde(default)]
+    pub optimizer: OptimizerSection,
+    /// Learning-rate schedule.
+    #[serde(default)]
+    pub schedule: ScheduleSection,
+    /// Batches and length of the run.
+    #[serde(default)]
+    pub train: TrainSection,
+    /// Evaluation on the validation data.
+    #[serde(default)]
+    pub eval: EvalSection,
+    /// Checkpoints.
+    #[serde(default)]
+    pub checkpoint: CheckpointSection,
+}
+
+/// `[model]`: `from` a model directory, or an architecture.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// An HF model directory to fine-tune (its tokenizer is used).
+    pub from: Option<PathBuf>,
+    /// Family of a model trained from scratch: `gpt2` or `llama`.
+    #[serde(default = "default_family")]
+    pub family: Family,
+    /// Blocks.
+    #[serde(default = "default_layers")]
+    pub layers: usize,
+    /// Query heads.
+    #[serde(default = "default_heads")]
+    pub heads: usize,
+    /// Key/value heads (default: `heads`).
+    pub kv_heads: Option<usize>,
+    /// Width of the residual stream.
+    #[serde(default = "default_hidden")]
+    pub hidden: usize,
+    /// MLP width (default: 4 x hidden for gpt2, 8/3 x hidden rounded up to 32 for llama).
+    pub intermediate: Option<usize>,
+    /// Context length (default: `data.max_length`).
+    pub context: Option<usize>,
+    /// Tie the LM head to the embeddings.
+    #[serde(default = "yes")]
+    pub tie_embeddings: bool,
+    /// The head: `causal-lm`, `masked-lm` or `classification`.
+    #[serde(default = "default_head")]
+    pub head: Head,
+}
+
+/// `[tokenizer]` of a model trained from scratch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenizerSection {
+    /// An existing tokenizer.json; otherwise one is trained on the training data.
+    pub path: Option<PathBuf>,
+    /// Kind of a trained tokenizer: `char` or `bpe`.
+    #[serde(default = "default_tok_kind")]
+    pub kind: String,
+    /// Vocabulary size of a trained BPE tokenizer.
+    #[serde(default = "default_vocab")]
+    pub vocab_size: usize,
+}
+
+/// The shape of the training records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DataFormat {
+    /// Raw text: a .txt file is one document; in JSONL/CSV each record's `text_field` is one.
+    Text,
+    /// `prompt_field` and `completion_field` per record; the loss covers the completion.
+    PromptCompletion,
+    /// Alpaca's instruction / input / output, rendered with Alpaca's prompt template.
+    Alpaca,
+    /// `text_field` and `label_field` per record (classification head).
+    Classification,
+}
+
+/// `[data]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSection {
+    /// Training file (.txt, .jsonl, .csv, .tsv).
+    pub train: PathBuf,
+    /// Validation file; without it the training data is split 8:2 (`val_fraction`).
+    pub val: Option<PathBuf>,
+    /// Fraction held out for validation when `val` is absent (a single text document is cut at the end).
+    #[serde(default = "default_val_fraction")]
+    pub val_fraction: f64,
+    /// Record shape.
+    #[serde(default = "default_format")]
+    pub format: DataFormat,
+    /// Field with the text.
+    #[serde(default = "default_text_field")]
+    pub text_field: String,
+    /// Field with the prompt.
+    #[serde(default = "default_prompt_field")]
+    pub prompt_field: String,
+    /// Field with the completion.
+    #[serde(default = "default_completion_field")]
+    pub completion_field: String,
+    /// Field with the class label.
+    #[serde(default = "default_label_field")]
+    pub label_field: String,
+    /// Tokens per training sequence.
+    #[serde(default = "default_max_length")]
+    pub max_length: usize,
+    /// Text: concatenate documents (EOS between them) and cut fixed-length blocks; positions restart and
+    /// attention stops at document boundaries.
+    #[serde(default = "yes")]
+    pub packing: bool,
+    /// Visit the training items in a seeded random order (and, for text, from a random block offset) each
+    /// epoch; `false` takes them in file order from offset 0.
+    #[serde(default = "yes")]
+    pub shuffle: bool,
+    /// Fine-tuning: the loss covers only completion tokens (and the EOS after them).
+    #[serde(default = "yes")]
+    pub mask_prompt: bool,
+}
+
+/// `[optimizer]`: AdamW.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptimizerSection {
+    /// Peak learning rate.
+    #[serde(default = "default_lr")]
+    pub lr: f64,
+    /// First-moment decay.
+    #[serde(default = "default_beta1")]
+    pub beta1: f64,
+    /// Second-moment decay.
+    #[serde(default = "default_beta2")]
+    pub beta2: f64,
+    /// Added to the denominator.
+    #[serde(default = "default_eps")]
+    pub eps: f64,
+    /// Decoupled weight decay (not applied to norms and biases).
+    #[serde(default = "default_weight_decay")]
+    pub weight_decay: f64,
+    /// Clip the global gradient norm to this (0 turns clipping off).
+    #[serde(default = "default_grad_clip")]
+    pub grad_clip: f64,
+}
+
+/// `[schedule]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleSection {
+    /// After warmup: `constant`, `linear`, `cosine` or `wsd`.
+    #[serde(default)]
+    pub decay: Decay,
+    /// Linear warmup steps.
+    #[serde(default = "default_warmup")]
+    pub warmup_steps: u64,
+    /// Floor of the decay.
+    #[serde(default)]
+    pub min_lr: f64,
+    /// WSD: fraction of the steps spent decaying.
+    #[serde(default = "default_decay_fraction")]
+    pub decay_fraction: f64,
+}
+
+/// `[train]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSection {
+    /// Sequences per micro-batch.
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    /// Micro-batches per optimizer step.
+    #[serde(default = "one")]
+    pub grad_accum: usize,
+    /// Passes over the training data (ignored when `max_steps` is set).
+    #[serde(default = "default_epochs")]
+    pub epochs: f64,
+    /// Optimizer steps of the run.
+    pub max_steps: Option<u64>,
+    /// Log a training line every this many steps.
+    #[serde(default = "default_log_every")]
+    pub log_every: u64,
+}
+
+/// `[eval]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalSection {
+    /// Evaluate every this many steps (and at the end).
+    #[serde(default = "default_eval_every")]
+    pub every: u64,
+    /// Validation batches per evaluation (default: all).
+    pub batches: Option<usize>,
+    /// Stop after this many evaluations without a better validation loss.
+    pub patience: Option<usize>,
+}
+
+/// `[checkpoint]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointSection {
+    /// Save every this many steps (and at the end).
+    #[serde(default = "default_ckpt_every")]
+    pub every: u64,
+    /// Checkpoints kept.
+    #[serde(default = "default_keep")]
+    pub keep: usize,
+}
+
+fn default_seed() -> u64 {
+    1337
+}
+fn default_backend() -> String {
+    "flex".into()
+}
+fn default_family() -> Family {
+    Family::Gpt2
+}
+fn default_layers() -> usize {
+    4
+}
+fn default_heads() -> usize {
+    4
+}
+fn default_hidden() -> usize {
+    128
+}
+fn yes() -> bool {
+    true
+}
+fn one() -> usize {
+    1
+}
+fn default_head() -> Head {
+    Head::CausalLm
+}
+fn default_tok_kind() -> String {
+    "char".into()
+}
+fn default_vocab() -> usize {
+    8000
+}
+fn default_val_fraction() -> f64 {
+    0.2
+}
+fn default_format() -> DataFormat {
+    DataFormat::Text
+}
+fn default_text_field() -> String {
+    "text".into()
+}
+fn default_prompt_field() -> String {
+    "prompt".into()
+}
+fn default_completion_field() -> String {
+    "completion".into()
+}
+fn default_label_field() -> String {
+    "label".into()
+}
+fn default_max_length() -> usize {
+    512
+}
+// The brief's best-practice values.
+fn default_lr() -> f64 {
+    3e-5
+}
+fn default_batch() -> usize {
+    16
+}
+fn default_epochs() -> f64 {
+    3.0
+}
+fn default_warmup() -> u64 {
+    500
+}
+fn default_beta1() -> f64 {
+    0.9
+}
+fn default_beta2() -> f64 {
+    0.999
+}
+fn default_eps() -> f64 {
+    1e-8
+}
+fn default_weight_decay() -> f64 {
+    0.01
+}
+fn default_grad_clip() -> f64 {
+    1.0
+}
+fn default_decay_fraction() -> f64 {
+    0.2
+}
+fn default_log_every() -> u64 {
+    10
+}
+fn default_eval_every() -> u64 {
+    200
+}
+fn default_ckpt_every() -> u64 {
+    500
+}
+fn default_keep() -> usize {
+    3
+}
+
+macro_rules! defaults_from_empty_table {
+    ($($t:ty),*) => {$(
+        impl Default for $t {
+            fn default() -> Self {
+                toml::from_str("").expect("every key has a default")
+            }
+        }
+    )*};
+}
+defaults_from_empty_table!(
+    TokenizerSection,
+    OptimizerSection,
+    ScheduleSection,
+    TrainSection,
+    EvalSection,
+    CheckpointSection
+);
+
+impl Recipe {
+    /// Reads a recipe, applies `overrides` (`section.key=value`, the value in TOML syntax or a bare
+    /// string) and checks every value. Relative paths are relative to the working directory.
+    ///
+    /// # Errors
+    /// Unreadable file, bad TOML, unknown key (with the nearest valid one), bad value.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Recipe> {
+        let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
+        Recipe::parse(&text, overrides).map_err(|problem| TrainError::Recipe { path: path.to_owned(), problem })
+    }
+
+    /// [`Recipe::load`] on a string; the error is a sentence.
+    ///
+    /// # Errors
+    /// As [`Recipe::load`].
+    pub fn parse(text: &str, overrides: &[String]) -> std::result::Result<Recipe, String> {
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| format!("not valid TOML: {}", e.message()))?;
+        for o in overrides {
+            apply_override(&mut table, o)?;
+        }
+        let recipe: Recipe = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| explain(&e))?;
+        recipe.check()?;
+        Ok(recipe)
+    }
+
+    /// The resolved recipe as TOML (saved as `RUN/recipe.resolved.toml`).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a recipe serializes")
+    }
+
+    fn check(&self) -> std::result::Result<(), String> {
+        let positive = [
+            ("optimizer.lr", self.optimizer.lr),
+            ("optimizer.eps", self.optimizer.eps),
+            ("train.epochs", self.train.epochs),
+        ];
+        for (key, v) in positive {
+            if !(v > 0.0 && v.is_finite()) {
+                return Err(format!("{key} must be > 0, got {v}"));
+            }
+        }
+        let fractions = [
+            ("optimizer.beta1", self.optimizer.beta1),
+            ("optimizer.beta2", self.optimizer.beta2),
+            ("data.val_fraction", self.data.val_fraction),
+            ("schedule.decay_fraction", self.schedule.decay_fraction),
+        ];
+        for (key, v) in fractions {
+            if !(0.0..1.0).contains(&v) {
+                return Err(format!("{key} must be in [0, 1), got {v}"));
+            }
+        }
+        let non_negative = [
+            ("optimizer.weight_decay", self.optimizer.weight_decay),
+            ("optimizer.grad_clip", self.optimizer.grad_clip),
+            ("schedule.min_lr", self.schedule.min_lr),
+        ];
+        for (key, v) in non_negative {
+            if !(v >= 0.0 && v.is_finite()) {
+                return Err(format!("{key} must be >= 0, got {v}"));
+            }
+        }
+        let counts = [
+            ("train.batch_size", self.train.batch_size),
+            ("train.grad_accum", self.train.grad_accum),
+            ("data.max_length", self.data.max_length),
+            ("checkpoint.keep", self.checkpoint.keep),
+            ("model.layers", self.model.layers),
+            ("model.heads", self.model.heads),
+            ("model.hidden", self.model.hidden),
+        ];
+        for (key, v) in counts {
+            if v == 0 {
+                return Err(format!("{key} must be > 0, got 0"));
+            }
+        }
+        for (key, v) in [("eval.every", self.eval.every), ("checkpoint.every", self.checkpoint.every)] {
+            if v == 0 {
+                return Err(format!("{key} must be > 0, got 0"));
+            }
+        }
+        if self.train.max_steps == Some(0) {
+            return Err("train.max_steps must be > 0, got 0".into());
+        }
+        if self.schedule.min_lr > self.optimizer.lr {
+            return Err(format!(
+                "schedule.min_lr ({}) must not exceed optimizer.lr ({})",
+                self.schedule.min_lr, self.optimizer.lr
+            ));
+        }
+        if !matches!(self.tokenizer.kind.as_str(), "char" | "bpe") {
+            return Err(format!("tokenizer.kind must be `char` or `bpe`, got `{}`", self.tokenizer.kind));
+        }
+        if !matches!(self.backend.as_str(), "flex" | "ndarray" | "wgpu") {
+            return Err(format!("backend must be `flex`, `ndarray` or `wgpu`, got `{}`", self.backend));
+        }
+        if self.data.format == DataFormat::Classification && self.model.head != Head::Classification {
+            return Err("data.format = \"classification\" needs model.head = \"classification\"".into());
+        }
+        Ok(())
+    }
+}
+
+/// Sets `a.b.c = value` in `table`; `value` is parsed as TOML, or taken as a string when it is not TOML.
+fn apply_override(table: &mut toml::Table, assignment: &str) -> std::result::Result<(), String> {
+    let (key, raw) =
+        assignment.split_once('=').ok_or_else(|| format!("--set `{assignment}` is not of the form key=value"))?;
+    let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()));
+    let parts: Vec<&str> = key.trim().split('.').collect();
+    let (last, sections) = parts.split_last().expect("split yields one part");
+    let mut here = table;
+    for s in sections {
+        here = here
+            .entry(s.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .ok_or_else(|| format!("--set {key}: `{s}` is not a section"))?;
+    }
+    here.insert(last.to_string(), value);
+    Ok(())
+}
+
+/// serde's error as a sentence; an unknown key gets the nearest valid key.
+fn explain(e: &toml::de::Error) -> String {
+    let msg = e.message().to_owned();
+    let Some(rest) = msg.strip_prefix("unknown field `") else { return msg };
+    let Some((field, expected)) = rest.split_once('`') else { return msg };
+    let names: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    match names.iter().min_by_key(|n| edit_distance(field, n)) {
+        Some(best) => format!("unknown key `{field}`; did you mean `{best}`?"),
+        None => format!("unknown key `{field}`"),
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "out = \"runs/x\"\n[model]\n[data]\ntrain = \"t.txt\"\n";
+
+    #[test]
+    fn defaults_are_the_briefs_best_practice() {
+        let r = Recipe::parse(MINIMAL, &[]).unwrap();
+        assert_eq!(r.optimizer.lr, 3e-5);
+        assert_eq!(r.train.batch_size, 16);
+        assert_eq!(r.train.epochs, 3.0);
+        assert_eq!(r.schedule.warmup_steps, 500);
+        assert_eq!(r.data.val_fraction, 0.2);
+    }
+
+    #[test]
+    fn unknown_keys_name_the_nearest_valid_one() {
+        let text = format!("{MINIMAL}[optimizer]\nlearning_rat = 1e-3\n");
+        let err = Recipe::parse(&text, &[]).unwrap_err();
+        assert!(err.contains("unknown key `learning_rat`"), "{err}");
+        let err = Recipe::parse(&format!("{MINIMAL}[train]\nbatch_sise = 2\n"), &[]).unwrap_err();
+        assert!(err.contains("did you mean `batch_size`?"), "{err}");
+    }
+
+    #[test]
+    fn values_are_checked_by_key() {
+        let err = Recipe::parse(MINIMAL, &["optimizer.lr=-1".into()]).unwrap_err();
+        assert_eq!(err, "optimizer.lr must be > 0, got -1");
+        let err = Recipe::parse(MINIMAL, &["optimizer.beta2=1.5".into()]).unwrap_err();
+        assert!(err.starts_with("optimizer.beta2 must be in [0, 1)"), "{err}");
+    }
+
+    #[test]
+    fn overrides_set_any_key_and_round_trip() {
+        let r = Recipe::parse(MINIMAL, &["optimizer.lr=1e-4".into(), "schedule.decay=cosine".into()]).unwrap();
+        assert_eq!(r.optimizer.lr, 1e-4);
+        assert_eq!(r.schedule.decay, Decay::Cosine);
+        assert_eq!(Recipe::parse(&r.to_toml(), &[]).unwrap(), r);
+    }
+}

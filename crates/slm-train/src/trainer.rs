@@ -1,0 +1,577 @@
+//! The training loop: prepare the run (tokenizer, data, model), then for every optimizer step gather
+//! `batch_size x grad_accum` examples, accumulate gradients of the loss normalised over all target tokens
+//! of the window, clip by the global norm, update with AdamW at the schedule's rate; evaluate, checkpoint
+//! and log on the way; write `final/` (and `best/`) as HF model directories.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::prelude::*;
+use burn::tensor::activation::log_softmax;
+use slm_model::{Config, Head, Transformer};
+use tokenizers::Tokenizer;
+
+use crate::checkpoint::{self, State};
+use crate::data::{self, Batch, Dataset, Example, Specials};
+use crate::error::{Result, TrainError};
+use crate::metrics::{Metrics, Row};
+use crate::optim::{self, AdamW, Grads};
+use crate::recipe::{DataFormat, Recipe};
+use crate::schedule::Schedule;
+
+/// How to run a recipe.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Continue the run in `recipe.out` from its newest checkpoint.
+    pub resume: bool,
+    /// Replace an existing run directory.
+    pub overwrite: bool,
+    /// Stop (with a checkpoint) after this optimizer step, as if interrupted; resume continues.
+    pub stop_after: Option<u64>,
+}
+
+/// A training line.
+#[derive(Debug, Clone)]
+pub struct StepLog {
+    /// Step just done.
+    pub step: u64,
+    /// Steps of the run.
+    pub total: u64,
+    /// Epochs done.
+    pub epoch: f64,
+    /// Mean loss of the step.
+    pub loss: f64,
+    /// Learning rate used.
+    pub lr: f64,
+    /// Gradient norm before clipping.
+    pub grad_norm: f64,
+    /// Input tokens per second of this step.
+    pub tokens_per_s: f64,
+}
+
+/// An evaluation line.
+#[derive(Debug, Clone)]
+pub struct EvalLog {
+    /// Step evaluated at.
+    pub step: u64,
+    /// Validation loss.
+    pub loss: f64,
+    /// Accuracy (classification).
+    pub accuracy: Option<f64>,
+    /// Whether this is the best so far.
+    pub best: bool,
+}
+
+/// Receives progress (the CLI draws a progress bar or prints plain lines).
+pub trait Observer {
+    /// The run starts at `first` of `total` steps.
+    fn start(&mut self, first: u64, total: u64);
+    /// A step finished.
+    fn step(&mut self, log: &StepLog);
+    /// An evaluation finished.
+    fn eval(&mut self, log: &EvalLog);
+    /// Something worth a line.
+    fn note(&mut self, message: &str);
+}
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// Run directory.
+    pub run: PathBuf,
+    /// Steps done in total.
+    pub steps: u64,
+    /// Loss of every step this process ran, in order.
+    pub losses: Vec<f64>,
+    /// Last validation loss.
+    pub val_loss: Option<f64>,
+    /// Best validation loss.
+    pub best_val_loss: Option<f64>,
+    /// Parameters of the model.
+    pub parameters: usize,
+    /// Mean training throughput of this process.
+    pub tokens_per_s: f64,
+    /// Where the final model is (None when stopped early by `stop_after`).
+    pub final_model: Option<PathBuf>,
+}
+
+/// The device of a backend name.
+///
+/// # Errors
+/// The backend was not compiled in.
+pub fn device(backend: &str) -> Result<Device> {
+    let missing = |feature: &str| TrainError::Run {
+        path: PathBuf::from("recipe"),
+        problem: format!("backend `{backend}` is not compiled in; rebuild slm with `--features {feature}`"),
+    };
+    match backend {
+        "flex" => Ok(Device::flex()),
+        #[cfg(feature = "ndarray")]
+        "ndarray" => Ok(Device::ndarray()),
+        #[cfg(feature = "wgpu")]
+        "wgpu" => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+        "ndarray" => Err(missing("ndarray")),
+        "wgpu" => Err(missing("wgpu")),
+        other => Err(missing(other)),
+    }
+}
+
+/// Everything a run holds.
+struct Run {
+    recipe: Recipe,
+    dir: PathBuf,
+    device: Device,
+    model: Transformer,
+    tokenizer_dir: PathBuf,
+    train: Dataset,
+    val: Dataset,
+    specials: Specials,
+    opt: AdamW,
+    schedule: Schedule,
+    state: State,
+    plan: (u64, Vec<usize>, usize),
+}
+
+/// Runs (or resumes) a recipe.
+///
+/// # Errors
+/// Bad data, a model that does not load, a diverging loss, an unusable run directory, I/O failures.
+pub fn train(recipe: &Recipe, opts: &RunOptions, obs: &mut dyn Observer) -> Result<Summary> {
+    let mut run = prepare(recipe, opts, obs)?;
+    run.fit(opts, obs)
+}
+
+fn prepare(recipe: &Recipe, opts: &RunOptions, obs: &mut dyn Observer) -> Result<Run> {
+    let dir = recipe.out.clone();
+    let recipe_path = dir.join("recipe.resolved.toml");
+    if opts.resume {
+        let saved = std::fs::read_to_string(&recipe_path).map_err(|e| TrainError::io(&recipe_path, e))?;
+        let saved =
+            Recipe::parse(&saved, &[]).map_err(|problem| TrainError::Recipe { path: recipe_path.clone(), problem })?;
+        if saved != *recipe {
+            return Err(TrainError::Run {
+                path: dir,
+                problem: "was trained with another recipe (see its recipe.resolved.toml); resume with the same recipe"
+                    .into(),
+            });
+        }
+    } else if dir.exists() && std::fs::read_dir(&dir).map_err(|e| TrainError::io(&dir, e))?.next().is_some() {
+        if !opts.overwrite {
+            return Err(TrainError::Run {
+                path: dir,
+                problem: "already holds a run; pass --resume to continue it or --force to start over".into(),
+            });
+        }
+        std::fs::remove_dir_all(&dir).map_err(|e| TrainError::io(&dir, e))?;
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| TrainError::io(&dir, e))?;
+    if !opts.resume {
+        std::fs::write(&recipe_path, recipe.to_toml()).map_err(|e| TrainError::io(&recipe_path, e))?;
+    }
+    let device = device(&recipe.backend)?.autodiff();
+
+    let (tokenizer, tokenizer_dir) = tokenizer(recipe, &dir, opts.resume)?;
+    let eos_hint = read_json(&tokenizer_dir.join("tokenizer_config.json"))["eos_token"].as_str().map(str::to_owned);
+    let specials = Specials::of(&tokenizer, eos_hint.as_deref(), &tokenizer_dir.join("tokenizer.json"))?;
+    let (train_records, val_records, val_path) = split_records(recipe)?;
+    let labels = class_labels(recipe, &train_records);
+    let train = data::build(&train_records, &recipe.data, &tokenizer, specials, &labels, &recipe.data.train)?;
+    let val = data::build(&val_records, &recipe.data, &tokenizer, specials, &labels, &val_path)?;
+    if train.is_empty() || val.is_empty() {
+        return Err(TrainError::Data {
+            path: recipe.data.train.clone(),
+            problem: "no training or validation examples".into(),
+        });
+    }
+
+    let config = model_config(recipe, &tokenizer, labels.len())?;
+    let checkpoints = checkpoint::list(&dir);
+    let mut opt = AdamW::new(recipe.optimizer.clone());
+    let (model, state) = match (opts.resume, checkpoints.last()) {
+        (true, Some(last)) => {
+            let model = Transformer::load_with(last, config, &device)?;
+            let state = checkpoint::load(last, &mut opt, &device.clone().without_autodiff())?;
+            obs.note(&format!("resuming from {} (step {})", last.display(), state.step));
+            (model, state)
+        }
+        (true, None) => {
+            return Err(TrainError::Run { path: dir, problem: "has no checkpoint to resume from".into() });
+        }
+        (false, _) => {
+            let model = match &recipe.model.from {
+                Some(from) => Transformer::load_with(from, config, &device)?,
+                None => Transformer::init(config, recipe.seed, &device)?,
+            };
+            (model, State::default())
+        }
+    };
+    let steps_per_epoch = (train.len() as f64 / (recipe.train.batch_size * recipe.train.grad_accum) as f64).max(1.0);
+    let total = recipe.train.max_steps.unwrap_or((recipe.train.epochs * steps_per_epoch).ceil() as u64).max(1);
+    let schedule = Schedule {
+        lr: recipe.optimizer.lr,
+        warmup: recipe.schedule.warmup_steps.min(total.saturating_sub(1)),
+        decay: recipe.schedule.decay,
+        min_lr: recipe.schedule.min_lr,
+        total,
+        decay_fraction: recipe.schedule.decay_fraction,
+    };
+    Ok(Run {
+        recipe: recipe.clone(),
+        dir,
+        device,
+        model,
+        tokenizer_dir,
+        train,
+        val,
+        specials,
+        opt,
+        schedule,
+        state,
+        plan: (u64::MAX, Vec::new(), 0),
+    })
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    std::fs::read_to_string(path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default()
+}
+
+/// The tokenizer: the fine-tuned model's, the recipe's file, or one trained on the training data into
+/// `RUN/tokenizer/`. Returns it with the directory that holds its files.
+fn tokenizer(recipe: &Recipe, run: &Path, resume: bool) -> Result<(Tokenizer, PathBuf)> {
+    let dir = if let Some(from) = &recipe.model.from {
+        from.clone()
+    } else {
+        let dir = run.join("tokenizer");
+        let path = dir.join("tokenizer.json");
+        if !(resume && path.is_file()) {
+            std::fs::create_dir_all(&dir).map_err(|e| TrainError::io(&dir, e))?;
+            match &recipe.tokenizer.path {
+                Some(p) => {
+                    std::fs::copy(p, &path).map_err(|e| TrainError::io(p, e))?;
+                }
+                None => {
+                    let kind = if recipe.tokenizer.kind == "bpe" {
+                        slm_data::tokenizer::Kind::Bpe
+                    } else {
+                        slm_data::tokenizer::Kind::Char
+                    };
+                    let opts = slm_data::tokenizer::TrainOptions {
+                        kind,
+                        vocab_size: recipe.tokenizer.vocab_size,
+                        field: recipe.data.text_field.clone(),
+                        out: path.clone(),
+                        overwrite: true,
+                    };
+                    slm_data::tokenizer::train(std::slice::from_ref(&recipe.data.train), &opts)?;
+                }
+            }
+            let config = serde_json::json!({
+                "tokenizer_class": "PreTrainedTokenizerFast",
+                "bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>", "pad_token": "<|pad|>",
+                "model_max_length": recipe.model.context.unwrap_or(recipe.data.max_length),
+            });
+            let cfg_path = dir.join("tokenizer_config.json");
+            std::fs::write(&cfg_path, serde_json::to_string_pretty(&config).expect("json") + "\n")
+                .map_err(|e| TrainError::io(&cfg_path, e))?;
+        }
+        dir
+    };
+    let tokenizer = slm_data::tokenizer::load(&dir.join("tokenizer.json"))?;
+    Ok((tokenizer, dir))
+}
+
+type Records = Vec<(u64, Vec<String>)>;
+
+/// Training and validation records; without a validation file, the last `val_fraction` of a single text
+/// document, or an 8:2 split of the records (seeded shuffle, stratified by label for classification).
+fn split_records(recipe: &Recipe) -> Result<(Records, Records, PathBuf)> {
+    let d = &recipe.data;
+    let train = data::read_records(&d.train, d)?;
+    if let Some(val) = &d.val {
+        return Ok((train, data::read_records(val, d)?, val.clone()));
+    }
+    if train.len() == 1 {
+        let text = &train[0].1[0];
+        let mut cut = ((1.0 - d.val_fraction) * text.len() as f64) as usize;
+        while !text.is_char_boundary(cut) {
+            cut += 1;
+        }
+        let (a, b) = text.split_at(cut);
+        return Ok((vec![(1, vec![a.to_owned()])], vec![(1, vec![b.to_owned()])], d.train.clone()));
+    }
+    let classes: Vec<u32> = if d.format == DataFormat::Classification {
+        let labels = class_labels(recipe, &train);
+        train.iter().map(|(_, v)| labels.iter().position(|l| *l == v[1]).unwrap_or(0) as u32).collect()
+    } else {
+        vec![0; train.len()]
+    };
+    let n_classes = classes.iter().max().map_or(1, |m| *m as usize + 1);
+    let units: Vec<u32> = (0..train.len() as u32).collect();
+    let sides = slm_data::split::plan(&classes, &units, n_classes, 1.0 - d.val_fraction, recipe.seed);
+    let (mut tr, mut va) = (Vec::new(), Vec::new());
+    for (record, side) in train.into_iter().zip(sides) {
+        if side == slm_data::split::Side::Train { tr.push(record) } else { va.push(record) }
+    }
+    Ok((tr, va, d.train.clone()))
+}
+
+/// Sorted distinct labels of a classification dataset (empty otherwise).
+fn class_labels(recipe: &Recipe, train: &Records) -> Vec<String> {
+    if recipe.data.format != DataFormat::Classification {
+        return Vec::new();
+    }
+    let set: std::collections::BTreeSet<&String> = train.iter().map(|(_, v)| &v[1]).collect();
+    set.into_iter().cloned().collect()
+}
+
+fn model_config(recipe: &Recipe, tokenizer: &Tokenizer, labels: usize) -> Result<Config> {
+    let m = &recipe.model;
+    let mut config = match &m.from {
+        Some(from) => Config::load(from)?,
+        None => {
+            let context = m.context.unwrap_or(recipe.data.max_length);
+            let llama = m.family == slm_model::Family::Llama;
+            let intermediate =
+                m.intermediate.unwrap_or(if llama { (8 * m.hidden / 3).div_ceil(32) * 32 } else { 4 * m.hidden });
+            Config {
+                family: m.family,
+                head: m.head,
+                vocab_size: tokenizer.get_vocab_size(true),
+                hidden_size: m.hidden,
+                intermediate_size: intermediate,
+                num_layers: m.layers,
+                num_heads: m.heads,
+                num_kv_heads: m.kv_heads.unwrap_or(m.heads),
+                max_positions: context,
+                norm_eps: 1e-5,
+                rope_theta: 10_000.0,
+                tie_word_embeddings: m.tie_embeddings,
+                attention_bias: !llama,
+                num_labels: labels.max(2),
+            }
+        }
+    };
+    if m.head == Head::MaskedLm {
+        return Err(TrainError::Recipe {
+            path: PathBuf::from("[model]"),
+            problem: "model.head = \"masked-lm\" cannot be trained yet; use causal-lm or classification".into(),
+        });
+    }
+    config.head = m.head;
+    if labels > 0 {
+        config.num_labels = labels;
+    }
+    config.check().map_err(|problem| TrainError::Recipe { path: PathBuf::from("[model]"), problem })?;
+    if recipe.data.max_length > config.max_positions {
+        return Err(TrainError::Recipe {
+            path: PathBuf::from("recipe"),
+            problem: format!(
+                "data.max_length ({}) exceeds the model's context ({})",
+                recipe.data.max_length, config.max_positions
+            ),
+        });
+    }
+    Ok(config)
+}
+
+/// Sum over the batch of the loss and the number of counted items (target tokens, or rows).
+fn batch_loss(model: &Transformer, batch: &Batch) -> (Tensor<1>, usize) {
+    let hidden = model.hidden(batch.inputs.clone(), &batch.ctx, &mut model.cache());
+    if let Some(labels) = &batch.labels {
+        let logits = model.class_logits(hidden, batch.last.clone());
+        let [b, _] = logits.dims();
+        let picked = log_softmax(logits, 1).gather(1, labels.clone().reshape([b, 1]));
+        return (picked.sum().neg(), b);
+    }
+    let logits = model.lm_logits(hidden);
+    let [b, n, _] = logits.dims();
+    let picked = log_softmax(logits, 2).gather(2, batch.targets.clone().reshape([b, n, 1])).reshape([b, n]);
+    (picked.mul(batch.weights.clone()).sum().neg(), batch.n_targets)
+}
+
+impl Run {
+    /// The next `count` training examples, advancing the data cursor across epochs.
+    fn next_examples(&mut self, count: usize) -> Vec<Example> {
+        let mut out = Vec::with_capacity(count);
+        while out.len() < count {
+            if self.state.position >= self.train.len() {
+                self.state.epoch += 1;
+                self.state.position = 0;
+            }
+            if self.plan.0 != self.state.epoch {
+                let (order, offset) =
+                    self.train.epoch_plan(self.recipe.seed, self.state.epoch, self.recipe.data.shuffle);
+                self.plan = (self.state.epoch, order, offset);
+            }
+            out.push(self.train.get(self.plan.1[self.state.position], self.plan.2));
+            self.state.position += 1;
+        }
+        out
+    }
+
+    fn epochs_done(&self) -> f64 {
+        self.state.epoch as f64 + self.state.position as f64 / self.train.len() as f64
+    }
+
+    /// One optimizer step; returns (loss, grad norm, input tokens).
+    fn step(&mut self, lr: f64) -> Result<(f64, f64, usize)> {
+        let (batch_size, accum) = (self.recipe.train.batch_size, self.recipe.train.grad_accum);
+        let examples = self.next_examples(batch_size * accum);
+        let batches: Vec<Batch> =
+            examples.chunks(batch_size).map(|c| data::collate(c, self.specials.pad, &self.device)).collect();
+        let total: usize = batches.iter().map(|b| b.n_targets).sum::<usize>().max(1);
+        let mut params_grads: Option<Grads> = None;
+        let mut loss = 0.0;
+        let mut tokens = 0;
+        for batch in &batches {
+            tokens += batch.inputs.dims().iter().product::<usize>();
+            let (sum, _) = batch_loss(&self.model, batch);
+            let scaled = sum.div_scalar(total as f64);
+            let grads = scaled.backward();
+            loss += f64::from(scaled.into_scalar::<f32>());
+            let g = optim::gradients(&self.model.params(), &grads);
+            params_grads = Some(match params_grads {
+                None => g,
+                Some(acc) => acc.into_iter().zip(g).map(|(a, b)| a.add(b)).collect(),
+            });
+        }
+        if !loss.is_finite() {
+            return Err(TrainError::Diverged { step: self.state.step + 1, value: loss, run: self.dir.clone() });
+        }
+        let grads = params_grads.expect("at least one micro-batch");
+        let norm = optim::global_norm(&grads);
+        let clip = self.recipe.optimizer.grad_clip;
+        let scale = if clip > 0.0 && norm > clip { clip / (norm + 1e-6) } else { 1.0 };
+        self.opt.step(self.model.params(), grads, lr, scale);
+        Ok((loss, norm, tokens))
+    }
+
+    /// Validation loss (per target token, or per example) and accuracy for classification.
+    fn evaluate(&mut self) -> (f64, Option<f64>) {
+        let mut model = self.model.clone();
+        optim::untrack(model.params());
+        let device = self.device.clone().without_autodiff();
+        let bs = self.recipe.train.batch_size;
+        let limit = self.recipe.eval.batches.unwrap_or(usize::MAX);
+        let (order, offset) = self.val.epoch_plan(self.recipe.seed, 0, false);
+        let (mut sum, mut count, mut correct) = (0.0, 0usize, 0usize);
+        for chunk in order.chunks(bs).take(limit) {
+            let examples: Vec<Example> = chunk.iter().map(|&i| self.val.get(i, offset)).collect();
+            let batch = data::collate(&examples, self.specials.pad, &device);
+            let (s, n) = batch_loss(&model, &batch);
+            sum += f64::from(s.into_scalar::<f32>());
+            count += n;
+            if let Some(labels) = &batch.labels {
+                let hidden = model.hidden(batch.inputs.clone(), &batch.ctx, &mut model.cache());
+                let pred = model.class_logits(hidden, batch.last.clone()).argmax(1).reshape([examples.len()]);
+                let hits: Vec<bool> = pred.equal(labels.clone()).into_data().try_to_vec().expect("bool");
+                correct += hits.iter().filter(|h| **h).count();
+            }
+        }
+        let accuracy =
+            (self.recipe.data.format == DataFormat::Classification).then(|| correct as f64 / count.max(1) as f64);
+        (sum / count.max(1) as f64, accuracy)
+    }
+
+    fn save_model(&mut self, name: &str) -> Result<PathBuf> {
+        let mut model = self.model.clone();
+        optim::untrack(model.params());
+        let out = self.dir.join(name);
+        slm_model::save::save_pretrained(&mut model, &out, &self.tokenizer_dir, true)?;
+        Ok(out)
+    }
+
+    fn fit(&mut self, opts: &RunOptions, obs: &mut dyn Observer) -> Result<Summary> {
+        optim::track(self.model.params());
+        let parameters = self.model.num_params();
+        let total = self.schedule.total;
+        let resumed_at = opts.resume.then_some(self.state.step);
+        let mut metrics = Metrics::open(&self.dir, resumed_at)?;
+        let started = Instant::now();
+        let elapsed_before = self.state.elapsed_s;
+        let elapsed = |s: &Instant| elapsed_before + s.elapsed().as_secs_f64();
+        obs.start(self.state.step, total);
+        obs.note(&format!(
+            "{} parameters, {} training and {} validation items, {total} steps",
+            parameters,
+            self.train.len(),
+            self.val.len()
+        ));
+        let (mut losses, mut val_loss, mut tokens_seen) = (Vec::new(), None, 0usize);
+        let stop = opts.stop_after.unwrap_or(u64::MAX).min(total);
+        let mut early_stop = false;
+        while self.state.step < stop && !early_stop {
+            let step = self.state.step + 1;
+            let lr = self.schedule.lr(step);
+            let t0 = Instant::now();
+            let (loss, grad_norm, tokens) = match self.step(lr) {
+                Ok(r) => r,
+                Err(e) => return Err(e),
+            };
+            self.state.step = step;
+            tokens_seen += tokens;
+            losses.push(loss);
+            let tokens_per_s = tokens as f64 / t0.elapsed().as_secs_f64();
+            let log = StepLog { step, total, epoch: self.epochs_done(), loss, lr, grad_norm, tokens_per_s };
+            obs.step(&log);
+            if step % self.recipe.train.log_every == 0 || step == 1 || step == total {
+                metrics.write(&Row {
+                    step,
+                    epoch: log.epoch,
+                    split: "train",
+                    loss,
+                    lr: Some(lr),
+                    grad_norm: Some(grad_norm),
+                    tokens_per_s: Some(tokens_per_s),
+                    elapsed_s: elapsed(&started),
+                    ..Row::default()
+                })?;
+            }
+            if step % self.recipe.eval.every == 0 || step == total {
+                let (loss, accuracy) = self.evaluate();
+                let best = self.state.best_val.is_none_or(|b| loss < b);
+                if best {
+                    self.state.best_val = Some(loss);
+                    self.state.stale_evals = 0;
+                    self.save_model("best")?;
+                } else {
+                    self.state.stale_evals += 1;
+                }
+                val_loss = Some(loss);
+                obs.eval(&EvalLog { step, loss, accuracy, best });
+                metrics.write(&Row {
+                    step,
+                    epoch: self.epochs_done(),
+                    split: "val",
+                    loss,
+                    elapsed_s: elapsed(&started),
+                    accuracy,
+                    ..Row::default()
+                })?;
+                if self.recipe.eval.patience.is_some_and(|p| self.state.stale_evals >= p) {
+                    obs.note(&format!(
+                        "early stopping at step {step}: no better validation loss in {} evaluations",
+                        self.state.stale_evals
+                    ));
+                    early_stop = true;
+                }
+            }
+            if step % self.recipe.checkpoint.every == 0 || step == stop || early_stop {
+                self.state.elapsed_s = elapsed(&started);
+                checkpoint::save(&self.dir, &mut self.model, &self.opt, &self.state, self.recipe.checkpoint.keep)?;
+            }
+        }
+        let finished = self.state.step >= total || early_stop;
+        let final_model = if finished { Some(self.save_model("final")?) } else { None };
+        Ok(Summary {
+            run: self.dir.clone(),
+            steps: self.state.step,
+            losses,
+            val_loss,
+            best_val_loss: self.state.best_val,
+            parameters,
+            tokens_per_s: tokens_seen as f64 / started.elapsed().as_secs_f64().max(1e-9),
+            final_model,
+        })
+    }
+}
