@@ -137,7 +137,13 @@ struct Run {
 /// # Errors
 /// Bad data, a model that does not load, a diverging loss, an unusable run directory, I/O failures.
 pub fn train(recipe: &Recipe, opts: &RunOptions, obs: &mut dyn Observer) -> Result<Summary> {
-    let mut run = prepare(recipe, opts, obs)?;
+    let fresh = !opts.resume && !recipe.out.exists();
+    let mut run = prepare(recipe, opts, obs).inspect_err(|_| {
+        // A run that could not even start leaves nothing behind.
+        if fresh {
+            let _ = std::fs::remove_dir_all(&recipe.out);
+        }
+    })?;
     run.fit(opts, obs)
 }
 
@@ -170,10 +176,10 @@ fn prepare(recipe: &Recipe, opts: &RunOptions, obs: &mut dyn Observer) -> Result
     }
     let device = device(&recipe.backend)?.autodiff();
 
-    let (tokenizer, tokenizer_dir) = tokenizer(recipe, &dir, opts.resume)?;
+    let (train_records, val_records, val_path) = split_records(recipe)?;
+    let (tokenizer, tokenizer_dir) = tokenizer(recipe, &dir, opts.resume, &train_records)?;
     let eos_hint = read_json(&tokenizer_dir.join("tokenizer_config.json"))["eos_token"].as_str().map(str::to_owned);
     let specials = Specials::of(&tokenizer, eos_hint.as_deref(), &tokenizer_dir.join("tokenizer.json"))?;
-    let (train_records, val_records, val_path) = split_records(recipe)?;
     let labels = class_labels(recipe, &train_records);
     let train = data::build(&train_records, &recipe.data, &tokenizer, specials, &labels, &recipe.data.train)?;
     let val = data::build(&val_records, &recipe.data, &tokenizer, specials, &labels, &val_path)?;
@@ -235,9 +241,9 @@ fn read_json(path: &Path) -> serde_json::Value {
     std::fs::read_to_string(path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default()
 }
 
-/// The tokenizer: the fine-tuned model's, the recipe's file, or one trained on the training data into
-/// `RUN/tokenizer/`. Returns it with the directory that holds its files.
-fn tokenizer(recipe: &Recipe, run: &Path, resume: bool) -> Result<(Tokenizer, PathBuf)> {
+/// The tokenizer: the fine-tuned model's, the recipe's file, or one trained on the texts of the training
+/// records into `RUN/tokenizer/`. Returns it with the directory that holds its files.
+fn tokenizer(recipe: &Recipe, run: &Path, resume: bool, records: &Records) -> Result<(Tokenizer, PathBuf)> {
     let dir = if let Some(from) = &recipe.model.from {
         from.clone()
     } else {
@@ -255,14 +261,20 @@ fn tokenizer(recipe: &Recipe, run: &Path, resume: bool) -> Result<(Tokenizer, Pa
                     } else {
                         slm_data::tokenizer::Kind::Char
                     };
+                    // Every text the model will see (all fields of every training record), as plain text.
+                    let corpus = dir.join("corpus.txt");
+                    let text: String = records.iter().flat_map(|(_, v)| v.iter().map(|t| t.clone() + "\n")).collect();
+                    std::fs::write(&corpus, text).map_err(|e| TrainError::io(&corpus, e))?;
                     let opts = slm_data::tokenizer::TrainOptions {
                         kind,
                         vocab_size: recipe.tokenizer.vocab_size,
-                        field: recipe.data.text_field.clone(),
+                        field: "text".into(),
                         out: path.clone(),
                         overwrite: true,
                     };
-                    slm_data::tokenizer::train(std::slice::from_ref(&recipe.data.train), &opts)?;
+                    let trained = slm_data::tokenizer::train(std::slice::from_ref(&corpus), &opts);
+                    std::fs::remove_file(&corpus).map_err(|e| TrainError::io(&corpus, e))?;
+                    trained?;
                 }
             }
             let config = serde_json::json!({
