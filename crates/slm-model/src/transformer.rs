@@ -25,6 +25,8 @@ use crate::layers::{Linear, Norm, ParamMut, matrix_param};
 use crate::weights::Weights;
 
 /// Query/key/value projections: one fused matrix (GPT-2's `c_attn`) or three (Llama's `q/k/v_proj`).
+// One per block: the size difference between variants costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 enum Qkv {
     Fused(Linear),
@@ -32,6 +34,7 @@ enum Qkv {
 }
 
 /// The position-wise MLP.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 enum Mlp {
     /// `proj(gelu(fc(x)))`.

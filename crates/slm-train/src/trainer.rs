@@ -516,17 +516,14 @@ impl Run {
             let step = self.state.step + 1;
             let lr = self.schedule.lr(step);
             let t0 = Instant::now();
-            let (loss, grad_norm, tokens) = match self.step(lr) {
-                Ok(r) => r,
-                Err(e) => return Err(e),
-            };
+            let (loss, grad_norm, tokens) = self.step(lr)?;
             self.state.step = step;
             tokens_seen += tokens;
             losses.push(loss);
             let tokens_per_s = tokens as f64 / t0.elapsed().as_secs_f64();
             let log = StepLog { step, total, epoch: self.epochs_done(), loss, lr, grad_norm, tokens_per_s };
             obs.step(&log);
-            if step % self.recipe.train.log_every == 0 || step == 1 || step == total {
+            if step.is_multiple_of(self.recipe.train.log_every) || step == 1 || step == total {
                 metrics.write(&Row {
                     step,
                     epoch: log.epoch,
@@ -539,7 +536,7 @@ impl Run {
                     ..Row::default()
                 })?;
             }
-            if step % self.recipe.eval.every == 0 || step == total {
+            if step.is_multiple_of(self.recipe.eval.every) || step == total {
                 let (loss, accuracy) = self.evaluate();
                 let best = self.state.best_val.is_none_or(|b| loss < b);
                 if best {
@@ -568,7 +565,7 @@ impl Run {
                     early_stop = true;
                 }
             }
-            if step % self.recipe.checkpoint.every == 0 || step == stop || early_stop {
+            if step.is_multiple_of(self.recipe.checkpoint.every) || step == stop || early_stop {
                 self.state.elapsed_s = elapsed(&started);
                 checkpoint::save(&self.dir, &mut self.model, &self.opt, &self.state, self.recipe.checkpoint.keep)?;
             }
