@@ -7,6 +7,7 @@ pub mod data;
 mod error;
 pub mod metrics;
 pub mod optim;
+pub mod plot;
 pub mod recipe;
 pub mod schedule;
 pub mod trainer;

@@ -5,6 +5,7 @@ mod eval;
 mod generate;
 mod import;
 mod normalize;
+mod plot;
 mod split;
 mod tokenizer;
 mod train;
@@ -28,6 +29,7 @@ pub enum Command {
     Import(import::Args),
     Generate(generate::Args),
     Train(train::Args),
+    Plot(plot::Args),
 }
 
 /// Runs one command.
@@ -42,5 +44,6 @@ pub fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::Import(args) => import::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Train(args) => train::run(args),
+        Command::Plot(args) => plot::run(args),
     }
 }
