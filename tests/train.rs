@@ -32,11 +32,13 @@ fn tiny_ci_recipe_learns_and_matches_pinned_losses() {
     let o = slm(&["train", "recipes/tiny-ci.toml", "--out", &run]);
     assert!(o.status.success(), "{}", stderr(&o));
     let losses = train_losses(Path::new(&run));
-    assert_eq!(losses.len(), 60);
-    let (first, last) = (losses[0].1, losses[59].1);
+    assert_eq!(losses.len(), 80);
+    // Per-step losses are noisy; the mean of the last 10 steps must be 20% below the first step's.
+    let first = losses[0].1;
+    let last = losses[70..].iter().map(|l| l.1).sum::<f64>() / 10.0;
     assert!(last < 0.8 * first, "loss fell from {first} to {last}, less than 20%");
     // Regression guard: the first 10 losses of this seed on the default CPU backend.
-    let pinned = [4.210372, 4.207210, 4.153053, 4.066739, 4.041060, 3.932308, 3.867347, 3.802738, 3.702977, 3.623351];
+    let pinned = [4.221216, 4.192833, 4.152512, 4.054308, 3.995740, 3.968449, 3.866483, 3.775946, 3.738228, 3.694358];
     for (i, (p, (_, got))) in pinned.iter().zip(&losses).enumerate() {
         assert!((p - got).abs() < 1e-4, "step {}: {got} vs pinned {p}", i + 1);
     }

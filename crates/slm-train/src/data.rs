@@ -53,7 +53,7 @@ impl Dataset {
     /// Items per epoch.
     pub fn len(&self) -> usize {
         match self {
-            // Every epoch offset (0..block) leaves at least this many whole blocks.
+            // As many windows as whole blocks fit in the stream.
             Dataset::Stream { tokens, block, .. } => tokens.len().saturating_sub(*block) / block,
             Dataset::Examples(e) => e.len(),
         }
@@ -64,36 +64,41 @@ impl Dataset {
         self.len() == 0
     }
 
-    /// Item `index` of an epoch that starts its blocks at `offset`.
-    pub fn get(&self, index: usize, offset: usize) -> Example {
+    /// Item `item` of an epoch plan: the block starting at token `item` of a stream, or example `item`.
+    pub fn get(&self, item: usize) -> Example {
         match self {
             Dataset::Stream { tokens, docs, block } => {
-                let start = offset + index * block;
-                let d = &docs[start..start + block];
+                let d = &docs[item..item + block];
                 let packed = d.first() != d.last();
                 Example {
-                    tokens: tokens[start..=start + block].to_vec(),
+                    tokens: tokens[item..=item + block].to_vec(),
                     weight: vec![true; *block],
                     docs: packed.then(|| d.to_vec()),
                     label: None,
                 }
             }
-            Dataset::Examples(e) => e[index].clone(),
+            Dataset::Examples(e) => e[item].clone(),
         }
     }
 
-    /// The order and block offset of epoch `epoch` (a pure function of seed and epoch).
-    pub fn epoch_plan(&self, seed: u64, epoch: u64, shuffle: bool) -> (Vec<usize>, usize) {
+    /// The items of epoch `epoch`, a pure function of seed and epoch. Shuffled: a stream yields `len()`
+    /// windows at uniformly random starts (nanoGPT's sampling), examples come in a random permutation.
+    /// In order: consecutive blocks from token 0, examples in file order.
+    pub fn epoch_plan(&self, seed: u64, epoch: u64, shuffle: bool) -> Vec<usize> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let mut order: Vec<usize> = (0..self.len()).collect();
-        if shuffle {
-            order.shuffle(&mut rng);
+        match self {
+            Dataset::Stream { tokens, block, .. } if shuffle => {
+                (0..self.len()).map(|_| rand::RngExt::random_range(&mut rng, 0..tokens.len() - block)).collect()
+            }
+            Dataset::Stream { block, .. } => (0..self.len()).map(|i| i * block).collect(),
+            Dataset::Examples(e) => {
+                let mut order: Vec<usize> = (0..e.len()).collect();
+                if shuffle {
+                    order.shuffle(&mut rng);
+                }
+                order
+            }
         }
-        let offset = match self {
-            Dataset::Stream { block, .. } if shuffle => rand::RngExt::random_range(&mut rng, 0..*block),
-            _ => 0,
-        };
-        (order, offset)
     }
 }
 
@@ -406,16 +411,19 @@ mod tests {
     }
 
     #[test]
-    fn epochs_visit_every_block_once_in_a_seeded_order() {
+    fn epoch_plans_are_seeded_and_stay_inside_the_data() {
         let tokens: Vec<u32> = (0..101).collect();
         let ds = Dataset::Stream { docs: vec![0; tokens.len()], tokens, block: 10 };
-        let (order, offset) = ds.epoch_plan(7, 0, true);
-        let mut sorted = order.clone();
-        sorted.sort_unstable();
-        assert_eq!(sorted, (0..ds.len()).collect::<Vec<_>>());
-        assert_eq!(ds.epoch_plan(7, 0, true), (order.clone(), offset));
-        assert_ne!(ds.epoch_plan(7, 1, true).0, order);
-        let last = ds.get(ds.len() - 1, 9);
-        assert_eq!(last.tokens.len(), 11);
+        let plan = ds.epoch_plan(7, 0, true);
+        assert_eq!(plan.len(), ds.len());
+        assert_eq!(ds.epoch_plan(7, 0, true), plan);
+        assert_ne!(ds.epoch_plan(7, 1, true), plan);
+        // Every window has its 10 inputs and the target after them.
+        assert!(plan.iter().all(|&s| ds.get(s).tokens.len() == 11));
+        assert_eq!(ds.epoch_plan(7, 0, false), (0..ds.len()).map(|i| i * 10).collect::<Vec<_>>());
+        let examples = Dataset::Examples(vec![ds.get(0); 5]);
+        let mut order = examples.epoch_plan(7, 0, true);
+        order.sort_unstable();
+        assert_eq!(order, vec![0, 1, 2, 3, 4]);
     }
 }

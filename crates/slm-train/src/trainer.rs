@@ -129,7 +129,8 @@ struct Run {
     opt: AdamW,
     schedule: Schedule,
     state: State,
-    plan: (u64, Vec<usize>, usize),
+    /// The epoch whose plan is cached, and its items.
+    plan: (u64, Vec<usize>),
 }
 
 /// Runs (or resumes) a recipe.
@@ -233,7 +234,7 @@ fn prepare(recipe: &Recipe, opts: &RunOptions, obs: &mut dyn Observer) -> Result
         opt,
         schedule,
         state,
-        plan: (u64::MAX, Vec::new(), 0),
+        plan: (u64::MAX, Vec::new()),
     })
 }
 
@@ -411,11 +412,10 @@ impl Run {
                 self.state.position = 0;
             }
             if self.plan.0 != self.state.epoch {
-                let (order, offset) =
-                    self.train.epoch_plan(self.recipe.seed, self.state.epoch, self.recipe.data.shuffle);
-                self.plan = (self.state.epoch, order, offset);
+                let plan = self.train.epoch_plan(self.recipe.seed, self.state.epoch, self.recipe.data.shuffle);
+                self.plan = (self.state.epoch, plan);
             }
-            out.push(self.train.get(self.plan.1[self.state.position], self.plan.2));
+            out.push(self.train.get(self.plan.1[self.state.position]));
             self.state.position += 1;
         }
         out
@@ -465,10 +465,10 @@ impl Run {
         let device = self.device.clone().without_autodiff();
         let bs = self.recipe.train.batch_size;
         let limit = self.recipe.eval.batches.unwrap_or(usize::MAX);
-        let (order, offset) = self.val.epoch_plan(self.recipe.seed, 0, false);
+        let order = self.val.epoch_plan(self.recipe.seed, 0, false);
         let (mut sum, mut count, mut correct) = (0.0, 0usize, 0usize);
         for chunk in order.chunks(bs).take(limit) {
-            let examples: Vec<Example> = chunk.iter().map(|&i| self.val.get(i, offset)).collect();
+            let examples: Vec<Example> = chunk.iter().map(|&i| self.val.get(i)).collect();
             let batch = data::collate(&examples, self.specials.pad, &device);
             let (s, n) = batch_loss(&model, &batch);
             sum += f64::from(s.into_scalar::<f32>());
