@@ -155,3 +155,33 @@ fn bad_recipes_and_data_exit_2_with_one_sentence() {
     assert!(last.contains("last good checkpoint") && !err.contains("panicked"), "{err}");
     assert!(tmp.path().join("nan/checkpoints/step-00000001/model.safetensors").is_file());
 }
+
+#[test]
+fn classification_recipe_writes_a_labelled_classifier() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = run_dir(&tmp, "cls");
+    let o = slm(&[
+        "train",
+        "recipes/sms-spam-classify.toml",
+        "--out",
+        &run,
+        "--set",
+        "train.max_steps=3",
+        "--set",
+        "train.batch_size=8",
+        "--set",
+        "eval.batches=4",
+        "--set",
+        "tokenizer.vocab_size=300",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("F1 by class: ham"), "{}", stderr(&o));
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(Path::new(&run).join("final/config.json")).unwrap()).unwrap();
+    assert_eq!(config["architectures"][0], "GPT2ForSequenceClassification");
+    assert_eq!(config["id2label"], serde_json::json!({"0": "ham", "1": "spam"}));
+    let metrics = std::fs::read_to_string(Path::new(&run).join("metrics.csv")).unwrap();
+    let val = metrics.lines().find(|l| l.contains(",val,")).unwrap();
+    let accuracy: f64 = val.split(',').nth(9).unwrap().parse().unwrap();
+    assert!((0.0..=1.0).contains(&accuracy), "{val}");
+}

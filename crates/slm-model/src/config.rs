@@ -59,8 +59,8 @@ pub struct Config {
     pub tie_word_embeddings: bool,
     /// Biases on the q/k/v projections (GPT-2 always; Qwen2-style Llamas).
     pub attention_bias: bool,
-    /// Classes of a classification head.
-    pub num_labels: usize,
+    /// Class names of a classification head, by class id (HF's `id2label`).
+    pub labels: Vec<String>,
 }
 
 impl Config {
@@ -99,7 +99,7 @@ impl Config {
         };
         let float = |key: &str, default: f64| v[key].as_f64().unwrap_or(default);
         let head = head_of(v);
-        let num_labels = v["id2label"].as_object().map_or(2, |m| m.len().max(1));
+        let labels = labels_of(v);
         let config = match family {
             Family::Gpt2 => {
                 let hidden = int("n_embd")?;
@@ -117,7 +117,7 @@ impl Config {
                     rope_theta: 0.0,
                     tie_word_embeddings: v["tie_word_embeddings"].as_bool().unwrap_or(true),
                     attention_bias: true,
-                    num_labels,
+                    labels: labels.clone(),
                 }
             }
             Family::Llama => {
@@ -136,7 +136,7 @@ impl Config {
                     rope_theta: float("rope_theta", 10_000.0),
                     tie_word_embeddings: v["tie_word_embeddings"].as_bool().unwrap_or(false),
                     attention_bias: v["attention_bias"].as_bool().unwrap_or(model_type == "qwen2"),
-                    num_labels,
+                    labels: labels.clone(),
                 }
             }
         };
@@ -219,15 +219,28 @@ impl Config {
         v["architectures"] = json!([arch]);
         v["torch_dtype"] = json!("float32");
         if self.head == Head::Classification {
-            let labels: serde_json::Map<String, Value> =
-                (0..self.num_labels).map(|i| (i.to_string(), json!(format!("LABEL_{i}")))).collect();
-            v["id2label"] = Value::Object(labels);
+            let id2label: serde_json::Map<String, Value> =
+                self.labels.iter().enumerate().map(|(i, l)| (i.to_string(), json!(l))).collect();
+            let label2id: serde_json::Map<String, Value> =
+                self.labels.iter().enumerate().map(|(i, l)| (l.clone(), json!(i))).collect();
+            v["id2label"] = Value::Object(id2label);
+            v["label2id"] = Value::Object(label2id);
         }
         if self.head == Head::MaskedLm {
             v["slm_head"] = json!("masked-lm");
         }
         v
     }
+}
+
+/// `id2label` as a list by id (HF's default two classes when absent).
+fn labels_of(v: &Value) -> Vec<String> {
+    let mut pairs: Vec<(u64, String)> = v["id2label"]
+        .as_object()
+        .map(|m| m.iter().filter_map(|(k, l)| Some((k.parse().ok()?, l.as_str()?.to_owned()))).collect())
+        .unwrap_or_default();
+    pairs.sort();
+    if pairs.is_empty() { vec!["LABEL_0".into(), "LABEL_1".into()] } else { pairs.into_iter().map(|p| p.1).collect() }
 }
 
 /// The head named by `architectures` (or slm's own `slm_head` key for the masked-LM head).
@@ -258,7 +271,7 @@ mod tests {
             rope_theta: if family == Family::Llama { 10_000.0 } else { 0.0 },
             tie_word_embeddings: true,
             attention_bias: family == Family::Gpt2,
-            num_labels: 2,
+            labels: vec!["LABEL_0".into(), "LABEL_1".into()],
         }
     }
 

@@ -309,8 +309,9 @@ impl Transformer {
             None
         };
         let score = if c.head == Head::Classification {
-            let values = src.take("score.weight", &[d, c.num_labels], true, Init::Normal(std), true)?;
-            let weight = Tensor::from_data(TensorData::new(values, [d, c.num_labels]), &src.device);
+            let n = c.labels.len();
+            let values = src.take("score.weight", &[d, n], true, Init::Normal(std), true)?;
+            let weight = Tensor::from_data(TensorData::new(values, [d, n]), &src.device);
             Some(Linear { name: "score".into(), weight, bias: None, hf_transposed: true })
         } else {
             None

@@ -11,6 +11,8 @@ use burn::tensor::activation::log_softmax;
 use slm_model::{Config, Head, Transformer};
 use tokenizers::Tokenizer;
 
+use slm_eval::classify::ClassReport;
+
 use crate::checkpoint::{self, State};
 use crate::data::{self, Batch, Dataset, Example, Specials};
 use crate::error::{Result, TrainError};
@@ -191,7 +193,7 @@ fn prepare(recipe: &Recipe, opts: &RunOptions, obs: &mut dyn Observer) -> Result
         });
     }
 
-    let config = model_config(recipe, &tokenizer, labels.len())?;
+    let config = model_config(recipe, &tokenizer, &labels)?;
     let checkpoints = checkpoint::list(&dir);
     let mut opt = AdamW::new(recipe.optimizer.clone());
     let (model, state) = match (opts.resume, checkpoints.last()) {
@@ -296,7 +298,8 @@ fn tokenizer(recipe: &Recipe, run: &Path, resume: bool, records: &Records) -> Re
 type Records = Vec<(u64, Vec<String>)>;
 
 /// Training and validation records; without a validation file, the last `val_fraction` of a single text
-/// document, or an 8:2 split of the records (seeded shuffle, stratified by label for classification).
+/// document, or an 8:2 split of the records with `slm split`'s planner (seeded, stratified by label for
+/// classification, exact duplicates kept on one side).
 fn split_records(recipe: &Recipe) -> Result<(Records, Records, PathBuf)> {
     let d = &recipe.data;
     let train = data::read_records(&d.train, d)?;
@@ -319,7 +322,13 @@ fn split_records(recipe: &Recipe) -> Result<(Records, Records, PathBuf)> {
         vec![0; train.len()]
     };
     let n_classes = classes.iter().max().map_or(1, |m| *m as usize + 1);
-    let units: Vec<u32> = (0..train.len() as u32).collect();
+    // Records with the same canonical text form one unit, so duplicates never straddle the split.
+    let mut first: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    let units: Vec<u32> = train
+        .iter()
+        .enumerate()
+        .map(|(i, (_, v))| *first.entry(slm_data::text::canonical(&v.join("\u{1f}"))).or_insert(i as u32))
+        .collect();
     let sides = slm_data::split::plan(&classes, &units, n_classes, 1.0 - d.val_fraction, recipe.seed);
     let (mut tr, mut va) = (Vec::new(), Vec::new());
     for (record, side) in train.into_iter().zip(sides) {
@@ -337,7 +346,7 @@ fn class_labels(recipe: &Recipe, train: &Records) -> Vec<String> {
     set.into_iter().cloned().collect()
 }
 
-fn model_config(recipe: &Recipe, tokenizer: &Tokenizer, labels: usize) -> Result<Config> {
+fn model_config(recipe: &Recipe, tokenizer: &Tokenizer, labels: &[String]) -> Result<Config> {
     let m = &recipe.model;
     let mut config = match &m.from {
         Some(from) => Config::load(from)?,
@@ -360,7 +369,7 @@ fn model_config(recipe: &Recipe, tokenizer: &Tokenizer, labels: usize) -> Result
                 rope_theta: 10_000.0,
                 tie_word_embeddings: m.tie_embeddings,
                 attention_bias: !llama,
-                num_labels: labels.max(2),
+                labels: vec!["LABEL_0".into(), "LABEL_1".into()],
             }
         }
     };
@@ -371,8 +380,8 @@ fn model_config(recipe: &Recipe, tokenizer: &Tokenizer, labels: usize) -> Result
         });
     }
     config.head = m.head;
-    if labels > 0 {
-        config.num_labels = labels;
+    if !labels.is_empty() {
+        config.labels = labels.to_vec();
     }
     config.check().map_err(|problem| TrainError::Recipe { path: PathBuf::from("[model]"), problem })?;
     if recipe.data.max_length > config.max_positions {
@@ -387,19 +396,24 @@ fn model_config(recipe: &Recipe, tokenizer: &Tokenizer, labels: usize) -> Result
     Ok(config)
 }
 
-/// Sum over the batch of the loss and the number of counted items (target tokens, or rows).
-fn batch_loss(model: &Transformer, batch: &Batch) -> (Tensor<1>, usize) {
+/// Sum over the batch of the loss, the number of counted items (target tokens, or rows), and the class
+/// logits of a classification batch.
+fn batch_loss(model: &Transformer, batch: &Batch) -> (Tensor<1>, usize, Option<Tensor<2>>) {
     let hidden = model.hidden(batch.inputs.clone(), &batch.ctx, &mut model.cache());
     if let Some(labels) = &batch.labels {
         let logits = model.class_logits(hidden, batch.last.clone());
         let [b, _] = logits.dims();
-        let picked = log_softmax(logits, 1).gather(1, labels.clone().reshape([b, 1]));
-        return (picked.sum().neg(), b);
+        let picked = log_softmax(logits.clone(), 1).gather(1, labels.clone().reshape([b, 1]));
+        return (picked.sum().neg(), b, Some(logits));
     }
     let logits = model.lm_logits(hidden);
     let [b, n, _] = logits.dims();
     let picked = log_softmax(logits, 2).gather(2, batch.targets.clone().reshape([b, n, 1])).reshape([b, n]);
-    (picked.mul(batch.weights.clone()).sum().neg(), batch.n_targets)
+    (picked.mul(batch.weights.clone()).sum().neg(), batch.n_targets, None)
+}
+
+fn ints(t: Tensor<1, Int>) -> Vec<i64> {
+    t.into_data().convert::<i64>().try_to_vec().expect("int data")
 }
 
 impl Run {
@@ -437,7 +451,7 @@ impl Run {
         let mut tokens = 0;
         for batch in &batches {
             tokens += batch.inputs.dims().iter().product::<usize>();
-            let (sum, _) = batch_loss(&self.model, batch);
+            let (sum, _, _) = batch_loss(&self.model, batch);
             let scaled = sum.div_scalar(total as f64);
             let grads = scaled.backward();
             loss += f64::from(scaled.into_scalar::<f32>());
@@ -458,31 +472,30 @@ impl Run {
         Ok((loss, norm, tokens))
     }
 
-    /// Validation loss (per target token, or per example) and accuracy for classification.
-    fn evaluate(&mut self) -> (f64, Option<f64>) {
+    /// Validation loss (per target token, or per example) and, for classification, the class report.
+    fn evaluate(&mut self) -> (f64, Option<ClassReport>) {
         let mut model = self.model.clone();
         optim::untrack(model.params());
         let device = self.device.clone().without_autodiff();
         let bs = self.recipe.train.batch_size;
         let limit = self.recipe.eval.batches.unwrap_or(usize::MAX);
         let order = self.val.epoch_plan(self.recipe.seed, 0, false);
-        let (mut sum, mut count, mut correct) = (0.0, 0usize, 0usize);
+        let (mut sum, mut count) = (0.0, 0usize);
+        let (mut pred, mut gold) = (Vec::new(), Vec::new());
+        let names = &model.config.labels;
         for chunk in order.chunks(bs).take(limit) {
             let examples: Vec<Example> = chunk.iter().map(|&i| self.val.get(i)).collect();
             let batch = data::collate(&examples, self.specials.pad, &device);
-            let (s, n) = batch_loss(&model, &batch);
+            let (s, n, class_logits) = batch_loss(&model, &batch);
             sum += f64::from(s.into_scalar::<f32>());
             count += n;
-            if let Some(labels) = &batch.labels {
-                let hidden = model.hidden(batch.inputs.clone(), &batch.ctx, &mut model.cache());
-                let pred = model.class_logits(hidden, batch.last.clone()).argmax(1).reshape([examples.len()]);
-                let hits: Vec<bool> = pred.equal(labels.clone()).into_data().try_to_vec().expect("bool");
-                correct += hits.iter().filter(|h| **h).count();
+            if let (Some(logits), Some(labels)) = (class_logits, batch.labels) {
+                pred.extend(ints(logits.argmax(1).reshape([n])).into_iter().map(|i| names[i as usize].clone()));
+                gold.extend(ints(labels).into_iter().map(|i| names[i as usize].clone()));
             }
         }
-        let accuracy =
-            (self.recipe.data.format == DataFormat::Classification).then(|| correct as f64 / count.max(1) as f64);
-        (sum / count.max(1) as f64, accuracy)
+        let report = (!gold.is_empty()).then(|| slm_eval::classify::report(&pred, &gold));
+        (sum / count.max(1) as f64, report)
     }
 
     fn save_model(&mut self, name: &str) -> Result<PathBuf> {
@@ -537,7 +550,17 @@ impl Run {
                 })?;
             }
             if step.is_multiple_of(self.recipe.eval.every) || step == total {
-                let (loss, accuracy) = self.evaluate();
+                let (loss, report) = self.evaluate();
+                let accuracy = report.as_ref().map(|r| r.accuracy);
+                if let Some(r) = &report {
+                    let f1: Vec<String> = r.classes.iter().map(|(l, c)| format!("{l} {:.4}", c.f1)).collect();
+                    obs.note(&format!(
+                        "step {step}: accuracy {:.4}, macro F1 {:.4}, F1 by class: {}",
+                        r.accuracy,
+                        r.macro_f1,
+                        f1.join(", ")
+                    ));
+                }
                 let best = self.state.best_val.is_none_or(|b| loss < b);
                 if best {
                     self.state.best_val = Some(loss);
@@ -555,6 +578,7 @@ impl Run {
                     loss,
                     elapsed_s: elapsed(&started),
                     accuracy,
+                    macro_f1: report.as_ref().map(|r| r.macro_f1),
                     ..Row::default()
                 })?;
                 if self.recipe.eval.patience.is_some_and(|p| self.state.stale_evals >= p) {
