@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The data pipeline on shipped, real datasets: split SMS spam with class balance and no leakage, augment
-# the training side, check MBPP's code, train a tokenizer. Outputs go to demo/ (git-ignored).
+# the training side, check MBPP's code, train a tokenizer, then a seconds-long training run and its plot.
+# Outputs go to demo/ (git-ignored).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
@@ -15,3 +16,6 @@ slm augment "$out/sms/train.jsonl" --out "$out/sms/train.aug.jsonl" --synonym 0.
 slm validate datasets/mbpp/mbpp.jsonl --field code --lang python
 slm tokenizer train datasets/tinyshakespeare/input.txt --kind bpe --vocab-size 2048 --out "$out/tokenizer.json"
 slm tokenizer encode --tokenizer "$out/tokenizer.json" --text "To be, or not to be"
+slm train recipes/tiny-ci.toml --out "$out/tiny-ci"
+slm plot "$out/tiny-ci" --out "$out/tiny-ci.png"
+slm generate --model "$out/tiny-ci/final" --prompt "ROMEO:" --max-new-tokens 40

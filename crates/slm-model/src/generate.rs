@@ -178,7 +178,7 @@ impl Generator {
         // Reading the logits back waits for the computation, so the prefill time is real.
         let mut first = Some(logits.clone().narrow(1, ids.len() - 1, 1).into_data());
         let prefill_secs = started.elapsed().as_secs_f64();
-        while new.len() < opts.max_new_tokens && all.len() < context {
+        while new.len() < opts.max_new_tokens {
             let [_, t, _] = logits.dims();
             let data = first.take().unwrap_or_else(|| logits.narrow(1, t - 1, 1).into_data());
             let last: Vec<f32> = data.try_to_vec().expect("f32 logits");
@@ -194,10 +194,12 @@ impl Generator {
             {
                 break;
             }
-            logits = if opts.use_cache {
+            logits = if opts.use_cache && all.len() <= context {
                 self.model.forward(as_tensor(&[next]), &mut cache)
             } else {
-                self.model.forward(as_tensor(&all), &mut self.model.cache())
+                // Without the cache, or once the context is full, recompute over the most recent
+                // `context` tokens (the window slides, as in nanoGPT's sampler).
+                self.model.forward(as_tensor(&all[all.len().saturating_sub(context)..]), &mut self.model.cache())
             };
         }
         let mut text = self.decode(&new)?;
