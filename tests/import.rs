@@ -65,3 +65,34 @@ fn import_an_hf_directory_and_generate_the_same() {
         &["bert"],
     );
 }
+
+#[test]
+fn export_writes_an_hf_directory_with_the_same_tensors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = common::root().join("crates/slm-model/tests/fixtures/hf/llama/model");
+    let out = tmp.path().join("exported");
+    let out_s = out.display().to_string();
+    let o = common::slm(&["export", &src.display().to_string(), "--format", "hf", "--out", &out_s]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    for f in ["config.json", "model.safetensors", "tokenizer.json", "generation_config.json"] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["architectures"][0], "LlamaForCausalLM");
+    assert_eq!(config["num_key_value_heads"], 2);
+    // Same tensor names, shapes and bytes as transformers' own save_pretrained.
+    let names = |p: &std::path::Path| {
+        let bytes = std::fs::read(p.join("model.safetensors")).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let mut v: Vec<(String, Vec<usize>, Vec<u8>)> =
+            st.tensors().into_iter().map(|(n, t)| (n, t.shape().to_vec(), t.data().to_vec())).collect();
+        v.sort();
+        v
+    };
+    assert!(names(&src) == names(&out), "tensors differ");
+    let again = common::slm(&["export", &src.display().to_string(), "--out", &out_s]);
+    common::assert_bad_input(&again, &["already exists", "--force"]);
+    let bad = common::slm(&["export", &src.display().to_string(), "--format", "onnx", "--out", &out_s]);
+    common::assert_bad_input(&bad, &["--format onnx is not supported"]);
+}

@@ -76,3 +76,28 @@ fn save_pretrained_round_trips_the_tensors() {
         assert_eq!(reloaded.config, model.config);
     }
 }
+
+/// Directories slm wrote (`slm train` final/ models of both families) load in transformers unchanged:
+/// its token ids equal slm's tokenizer's, and its logits equal slm's (fixtures/hf/check_slm_written.py).
+#[test]
+fn transformers_loads_what_slm_writes() {
+    for name in ["slm_gpt2", "slm_llama"] {
+        let exp = expected(name);
+        let dir = fixture(name).join("model");
+        let tokenizer = tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).unwrap();
+        let ids: Vec<i64> = tokenizer
+            .encode(exp["text"].as_str().unwrap(), false)
+            .unwrap()
+            .get_ids()
+            .iter()
+            .map(|&i| i64::from(i))
+            .collect();
+        let want_ids: Vec<i64> = exp["input_ids"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+        assert_eq!(ids, want_ids, "{name}: token ids");
+        let model = Transformer::load(&dir, &Device::flex()).unwrap();
+        let got = logits_of(&model, &ids);
+        let want: Vec<f64> = exp["logits"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let worst = got.iter().zip(&want).map(|(g, w)| (f64::from(*g) - w).abs()).fold(0.0, f64::max);
+        assert!(worst < 1e-4, "{name}: largest logit difference {worst}");
+    }
+}

@@ -2,6 +2,7 @@
 
 mod augment;
 mod eval;
+mod export;
 mod generate;
 mod import;
 mod normalize;
@@ -29,6 +30,7 @@ pub enum Command {
     Import(import::Args),
     Generate(generate::Args),
     Train(train::Args),
+    Export(export::Args),
     Plot(plot::Args),
 }
 
@@ -44,6 +46,7 @@ pub fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::Import(args) => import::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Train(args) => train::run(args),
+        Command::Export(args) => export::run(args),
         Command::Plot(args) => plot::run(args),
     }
 }
