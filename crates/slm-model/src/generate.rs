@@ -63,7 +63,7 @@ pub struct Generator {
     tokenizer: Tokenizer,
     chat_template: Option<String>,
     special: Value,
-    stop: Vec<u32>,
+    pub(crate) stop: Vec<u32>,
 }
 
 impl Generator {

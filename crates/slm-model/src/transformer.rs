@@ -77,6 +77,62 @@ impl KvCache {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    fn map(&mut self, f: impl Fn(Tensor<4>) -> Tensor<4>) {
+        for (k, v) in self.layers.iter_mut().flatten() {
+            *k = f(k.clone());
+            *v = f(v.clone());
+        }
+    }
+
+    /// Rows of several caches (of any lengths) stacked into one batch, each left-padded with zeros to the
+    /// longest; callers mask the padded positions.
+    pub fn stack(rows: &[KvCache]) -> KvCache {
+        let len = rows.iter().map(KvCache::len).max().unwrap_or(0);
+        let padded: Vec<KvCache> = rows
+            .iter()
+            .cloned()
+            .map(|mut r| {
+                r.pad_left(len);
+                r
+            })
+            .collect();
+        let layers = (0..padded[0].layers.len())
+            .map(|l| {
+                let ks = padded.iter().map(|r| r.layers[l].clone().expect("prefilled").0).collect();
+                let vs = padded.iter().map(|r| r.layers[l].clone().expect("prefilled").1).collect();
+                Some((Tensor::cat(ks, 0), Tensor::cat(vs, 0)))
+            })
+            .collect();
+        KvCache { layers }
+    }
+
+    /// Left-pads every layer with zeros to `len` positions.
+    pub fn pad_left(&mut self, len: usize) {
+        let have = self.len();
+        if len > have {
+            self.map(|t| {
+                let [b, h, _, d] = t.dims();
+                Tensor::cat(vec![Tensor::zeros([b, h, len - have, d], &t.device()), t], 2)
+            });
+        }
+    }
+
+    /// Keeps the batch rows `rows`, in that order.
+    pub fn select_rows(&mut self, rows: &[usize]) {
+        let Some(device) = self.layers.iter().flatten().next().map(|(k, _)| k.device()) else { return };
+        let data: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
+        let index = Tensor::<1, Int>::from_data(TensorData::new(data, [rows.len()]), &device);
+        self.map(|t| t.select(0, index.clone()));
+    }
+
+    /// Drops the first `n` positions of every row.
+    pub fn drop_front(&mut self, n: usize) {
+        let len = self.len();
+        if n > 0 {
+            self.map(|t| t.narrow(2, n, len - n));
+        }
+    }
 }
 
 /// What a forward pass sees besides the tokens.

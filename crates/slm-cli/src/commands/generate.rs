@@ -80,6 +80,10 @@ pub struct Args {
     /// Recompute the whole sequence for every token instead of using the KV cache (slow; for checks).
     #[arg(long)]
     no_cache: bool,
+    /// With --input: sequences decoded together (dynamic batching: a finished sequence leaves the batch
+    /// and the next prompt takes its place). Beam search runs one prompt at a time.
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
     /// Overwrite an existing --out.
     #[arg(long)]
     force: bool,
@@ -143,23 +147,69 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             let mut columns = reader.header().map(<[String]>::to_vec).unwrap_or_default();
             columns.push("generation".into());
             let mut writer = Writer::create(out, reader.format(), columns, args.force)?;
-            let mut n = 0;
+            let mut records = Vec::new();
+            let mut prompts = Vec::new();
             for record in reader.by_ref() {
-                let mut record = record?;
+                let record = record?;
                 let text = field_str(&record.fields, &args.field).ok_or_else(|| slm_data::DataError::MissingField {
                     path: input.clone(),
                     line: record.line,
                     field: args.field.clone(),
                 })?;
-                let g = generator.generate(&prompt_of(&text)?, &opts, |_| {})?;
-                record.fields.insert("generation".into(), g.text.into());
-                writer.write(&record.fields)?;
-                n += 1;
+                prompts.push(prompt_of(&text)?);
+                records.push(record);
             }
+            let started = std::time::Instant::now();
+            let bar = progress_bar(prompts.len() as u64);
+            let mut texts: Vec<Option<String>> = vec![None; prompts.len()];
+            let mut tokens = 0usize;
+            let mut finish = |id: usize, text: String, n: usize| {
+                texts[id] = Some(text);
+                tokens += n;
+                if let Some(bar) = &bar {
+                    bar.inc(1);
+                    bar.set_message(format!("{:.1} tokens/s", tokens as f64 / started.elapsed().as_secs_f64()));
+                }
+            };
+            if opts.beam.is_some() || args.no_cache {
+                for (id, p) in prompts.iter().enumerate() {
+                    let g = generator.generate(p, &opts, |_| {})?;
+                    finish(id, g.text, g.tokens.len());
+                }
+            } else {
+                generator
+                    .generate_batched(&prompts, &opts, args.batch_size, |o| finish(o.id, o.text, o.tokens.len()))?;
+            }
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+            let n = records.len();
+            for (mut record, text) in records.into_iter().zip(texts) {
+                record.fields.insert("generation".into(), text.unwrap_or_default().into());
+                writer.write(&record.fields)?;
+            }
+            eprintln!(
+                "{tokens} tokens for {n} prompts in {:.1} s ({:.1} tokens/s, batch size {})",
+                started.elapsed().as_secs_f64(),
+                tokens as f64 / started.elapsed().as_secs_f64(),
+                args.batch_size
+            );
             writer.commit()?;
             eprintln!("{n} generations written to {}", out.display());
         }
         _ => return Err(CliError::Usage("give --prompt TEXT, or --input FILE with --out FILE".into())),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A progress bar on a terminal (prompts done, tokens/s), none otherwise.
+fn progress_bar(total: u64) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal().then(|| {
+        indicatif::ProgressBar::new(total).with_style(
+            indicatif::ProgressStyle::with_template("{pos}/{len} prompts [{bar:30}] {msg} eta {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        )
+    })
 }

@@ -1,0 +1,176 @@
+//! Dynamic batching for generating from many prompts: up to `width` sequences decode together, one token
+//! each per forward pass. Each prompt is prefilled on its own, then joins the batch; its keys and values
+//! are left-padded to the batch's cache length, and a mask hides the padding from attention while explicit
+//! positions keep every row's own numbering. A finished row leaves the batch at once and the next waiting
+//! prompt takes its place, so the batch stays full until the prompts run out.
+//!
+//! Each row samples with its own [`Sampler`] seeded like a single generation, so the tokens are those of
+//! [`Generator::generate`] for the same prompt (up to float rounding between batched and single matmuls).
+
+use burn::prelude::*;
+
+use crate::error::{ModelError, Result};
+use crate::generate::{GenerateOptions, Generator};
+use crate::sampling::Sampler;
+use crate::transformer::{Context, KvCache};
+
+/// One sequence in the batch.
+struct Row {
+    id: usize,
+    all: Vec<u32>,
+    new: Vec<u32>,
+    sampler: Sampler,
+    /// Which cache positions belong to this row (false: left padding).
+    valid: Vec<bool>,
+    done: bool,
+}
+
+/// What one prompt produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchOutput {
+    /// Index of the prompt in the input.
+    pub id: usize,
+    /// The new text (stop strings cut off).
+    pub text: String,
+    /// The new token ids.
+    pub tokens: Vec<u32>,
+}
+
+fn last_logits(logits: Tensor<3>, row: usize) -> Vec<f32> {
+    let [_, t, vocab] = logits.dims();
+    logits.narrow(0, row, 1).narrow(1, t - 1, 1).reshape([vocab]).into_data().try_to_vec().expect("f32 logits")
+}
+
+impl Generator {
+    /// Generates after every prompt (already templated) with at most `width` sequences in flight;
+    /// `on_done` receives each result as soon as it is finished (not in input order).
+    ///
+    /// # Errors
+    /// An empty prompt, or one that fills the model's context.
+    pub fn generate_batched(
+        &self,
+        prompts: &[String],
+        opts: &GenerateOptions,
+        width: usize,
+        mut on_done: impl FnMut(BatchOutput),
+    ) -> Result<()> {
+        let context = self.model.config.max_positions;
+        let device = self.model.device().clone();
+        let mut waiting = prompts.iter().enumerate();
+        let mut rows: Vec<Row> = Vec::new();
+        let mut cache = KvCache::default();
+        loop {
+            // Refill: prefill waiting prompts into free slots.
+            let mut joined = Vec::new();
+            while rows.len() + joined.len() < width.max(1) {
+                let Some((id, prompt)) = waiting.next() else { break };
+                let ids = self.encode(prompt)?;
+                if ids.is_empty() || ids.len() >= context {
+                    return Err(ModelError::format(
+                        "prompt",
+                        format!("prompt {} has {} tokens; the model's context is {context}", id + 1, ids.len()),
+                    ));
+                }
+                let mut row_cache = self.model.cache();
+                let data: Vec<i64> = ids.iter().map(|&i| i64::from(i)).collect();
+                let input = Tensor::<2, Int>::from_data(TensorData::new(data, [1, ids.len()]), &device);
+                let logits = self.model.forward(input, &mut row_cache);
+                let mut row = Row {
+                    id,
+                    valid: vec![true; ids.len()],
+                    all: ids,
+                    new: Vec::new(),
+                    sampler: Sampler::new(opts.sampling.clone()),
+                    done: false,
+                };
+                self.advance(&mut row, last_logits(logits, 0), opts, context);
+                joined.push((row, row_cache));
+            }
+            for (row, row_cache) in joined {
+                cache = if rows.is_empty() { row_cache } else { KvCache::stack(&[cache, row_cache]) };
+                rows.push(row);
+            }
+            // Right-align every row's validity to the (possibly longer) batch cache.
+            let len = cache.len();
+            for r in &mut rows {
+                let pad = len - r.valid.len();
+                r.valid.splice(0..0, std::iter::repeat_n(false, pad));
+            }
+            // Rows finished by their first token leave at once.
+            self.retire(&mut rows, &mut cache, &opts.stop, &mut on_done)?;
+            if rows.is_empty() {
+                if waiting.len() == 0 {
+                    return Ok(());
+                }
+                continue;
+            }
+            // One decode step for the whole batch.
+            let b = rows.len();
+            let tokens: Vec<i64> = rows.iter().map(|r| i64::from(*r.all.last().expect("non-empty"))).collect();
+            let positions: Vec<i64> = rows.iter().map(|r| (r.all.len() - 1) as i64).collect();
+            let keys = cache.len() + 1;
+            let mut mask = Vec::with_capacity(b * keys);
+            for r in &mut rows {
+                r.valid.push(true);
+                mask.extend(r.valid.iter().map(|v| !v));
+            }
+            let ctx = Context {
+                positions: Some(Tensor::from_data(TensorData::new(positions, [b, 1]), &device)),
+                mask: Some(Tensor::from_data(TensorData::new(mask, [b, 1, 1, keys]), &device)),
+            };
+            let input = Tensor::<2, Int>::from_data(TensorData::new(tokens, [b, 1]), &device);
+            let logits = self.model.lm_logits(self.model.hidden(input, &ctx, &mut cache));
+            for (i, r) in rows.iter_mut().enumerate() {
+                self.advance(r, last_logits(logits.clone(), i), opts, context);
+            }
+            self.retire(&mut rows, &mut cache, &opts.stop, &mut on_done)?;
+        }
+    }
+
+    /// Picks a row's next token, or marks it done (stop token, length, stop string, full context).
+    fn advance(&self, row: &mut Row, logits: Vec<f32>, opts: &GenerateOptions, context: usize) {
+        let next = row.sampler.pick(logits, &row.all);
+        if self.stop.contains(&next) {
+            row.done = true;
+            return;
+        }
+        row.new.push(next);
+        row.all.push(next);
+        let hit_stop = !opts.stop.is_empty()
+            && opts.stop.iter().any(|s| self.decode(&row.new).is_ok_and(|t| t.contains(s.as_str())));
+        row.done = hit_stop || row.new.len() >= opts.max_new_tokens || row.all.len() >= context;
+    }
+
+    /// Removes finished rows (reporting them) and trims cache positions no remaining row uses.
+    fn retire(
+        &self,
+        rows: &mut Vec<Row>,
+        cache: &mut KvCache,
+        stop: &[String],
+        on_done: &mut impl FnMut(BatchOutput),
+    ) -> Result<()> {
+        if rows.iter().all(|r| !r.done) {
+            return Ok(());
+        }
+        let keep: Vec<usize> = (0..rows.len()).filter(|&i| !rows[i].done).collect();
+        for r in rows.iter().filter(|r| r.done) {
+            let mut text = self.decode(&r.new)?;
+            if let Some(cut) = stop.iter().filter_map(|s| text.find(s.as_str())).min() {
+                text.truncate(cut);
+            }
+            on_done(BatchOutput { id: r.id, text, tokens: r.new.clone() });
+        }
+        rows.retain(|r| !r.done);
+        if rows.is_empty() {
+            *cache = KvCache::default();
+            return Ok(());
+        }
+        cache.select_rows(&keep);
+        let unused = rows.iter().map(|r| r.valid.iter().take_while(|v| !**v).count()).min().unwrap_or(0);
+        cache.drop_front(unused);
+        for r in rows.iter_mut() {
+            r.valid.drain(..unused);
+        }
+        Ok(())
+    }
+}
