@@ -88,6 +88,56 @@ fn smollm2_answers_a_chat_question_and_prefers_real_text() {
     let answer = stdout(&o);
     assert!(answer.contains("Paris"), "answer: {answer}");
     assert!(!answer.contains("<|im_end|>") && !answer.contains("<|im_start|>"), "special tokens leaked: {answer}");
+
+    // A file of chat prompts through dynamic batching: the answers equal one-by-one generation.
+    let prompts = dir.path().join("prompts.jsonl");
+    let questions = ["What is the capital of France?", "Name a primary colour.", "What is 2 + 2?"];
+    let lines: String = questions.iter().map(|q| serde_json::json!({"prompt": q}).to_string() + "\n").collect();
+    std::fs::write(&prompts, lines).unwrap();
+    let run = |batch: &str, out: &str| {
+        let out = dir.path().join(out);
+        let o = slm(&[
+            "generate",
+            "--model",
+            model.to_str().unwrap(),
+            "--chat",
+            "--input",
+            prompts.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--max-new-tokens",
+            "16",
+            "--batch-size",
+            batch,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        std::fs::read_to_string(out).unwrap()
+    };
+    let (single, batched) = (run("1", "single.jsonl"), run("3", "batched.jsonl"));
+    assert_eq!(single, batched);
+    assert!(single.lines().next().unwrap().contains("Paris"), "{single}");
+
+    // Back-translation augmentation keeps the round trip as a new record (op back_translation).
+    let data = dir.path().join("bt.jsonl");
+    std::fs::write(&data, "{\"text\": \"The cat sat on the mat.\"}\n").unwrap();
+    let out = dir.path().join("bt.out.jsonl");
+    let o = slm(&[
+        "augment",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--back-translate-with",
+        model.to_str().unwrap(),
+        "--pivot",
+        "fr",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: Vec<serde_json::Value> =
+        std::fs::read_to_string(&out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[1]["op"], "back_translation");
+    assert_eq!(rows[1]["augmented_from"], 1);
+    assert!(!rows[1]["text"].as_str().unwrap().is_empty());
 }
 
 #[test]

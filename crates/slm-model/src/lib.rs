@@ -3,6 +3,7 @@
 //! Hugging Face model directory read and written with HF tensor names), and generation (greedy, sampling,
 //! beam search).
 
+pub mod backtranslate;
 pub mod batch;
 pub mod beam;
 pub mod config;

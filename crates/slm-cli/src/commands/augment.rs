@@ -55,6 +55,12 @@ pub struct Args {
     /// Overwrite an existing output.
     #[arg(long)]
     force: bool,
+    /// Also paraphrase by back-translation with this model directory (translated to --pivot and back).
+    #[arg(long, value_name = "MODEL_DIR")]
+    back_translate_with: Option<PathBuf>,
+    /// Pivot language of back-translation (a code such as fr, de, zh, or a language name).
+    #[arg(long, default_value = "fr")]
+    pivot: String,
 }
 
 pub fn run(args: Args) -> Result<ExitCode, CliError> {
@@ -83,6 +89,10 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     }
     if args.delete > 0.0 {
         ops.push(Box::new(Delete { p: args.delete }));
+    }
+    if let Some(dir) = &args.back_translate_with {
+        let generator = slm_model::generate::Generator::load(dir, &burn::prelude::Device::flex())?;
+        ops.push(Box::new(slm_model::backtranslate::BackTranslate::new(generator, &args.pivot, "en")));
     }
     let opts = AugmentOptions {
         field: args.field,

@@ -69,7 +69,7 @@ pub fn augment_file(
 ) -> Result<AugmentSummary> {
     if ops.is_empty() {
         return Err(DataError::Usage(
-            "no augmentation enabled; set at least one of --synonym, --insert, --swap, --delete above 0".into(),
+            "no augmentation enabled; set at least one of --synonym, --insert, --swap, --delete above 0, or --back-translate-with".into(),
         ));
     }
     ensure_distinct(&opts.out, &[input])?;
