@@ -296,7 +296,8 @@ pub(crate) fn bytemuck_f32(data: &[f32]) -> &[u8] {
 }
 
 /// Imports a Hugging Face model directory of the llama family: checks `config.json`, every weight the
-/// architecture needs (in `model.safetensors`, f32/f16/bf16) and the tokenizer, then copies the files
+/// architecture needs (in `model.safetensors` or shards listed by `model.safetensors.index.json`, merged into
+/// one file; f32/f16/bf16) and the tokenizer, then copies the files
 /// into `out` (assembled under a temporary name and renamed, like [`import_gguf`]).
 ///
 /// # Errors
@@ -324,6 +325,16 @@ pub fn import_hf_dir(src: &Path, out: &Path, overwrite: bool) -> Result<ImportSu
     tokenizers::Tokenizer::from_file(&tok)
         .map_err(|e| ModelError::format(&tok, format!("not a valid tokenizer: {e}")))?;
     let tmp = staging_dir(out)?;
+    if src.join("model.safetensors.index.json").is_file() {
+        // Shards are merged into one f32 model.safetensors.
+        let mut model = model;
+        let tensors = crate::save::hf_tensors(&mut model);
+        let path = tmp.path().join("model.safetensors");
+        crate::save::write_safetensors(
+            tensors.iter().map(|(n, s, v)| (n.as_str(), s.as_slice(), v.as_slice())),
+            &path,
+        )?;
+    }
     for name in
         ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "generation_config.json"]
     {

@@ -22,7 +22,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::config::{Config, Family, Head};
 use crate::error::{ModelError, Result};
 use crate::layers::{Linear, Norm, ParamMut, matrix_param};
-use crate::weights::Weights;
+use crate::weights::DirWeights;
 
 /// Query/key/value projections: one fused matrix (GPT-2's `c_attn`) or three (Llama's `q/k/v_proj`).
 // One per block: the size difference between variants costs nothing worth a Box.
@@ -175,7 +175,7 @@ enum Init {
 /// Where parameter values come from: a checkpoint (missing tensors are an error unless `may_init`), or
 /// fresh initialisation from a seeded generator.
 struct Source<'a> {
-    weights: Option<&'a Weights>,
+    weights: Option<&'a DirWeights>,
     rng: ChaCha8Rng,
     device: Device,
 }
@@ -279,7 +279,7 @@ impl Transformer {
         Transformer::build(config, source)
     }
 
-    /// Loads an HF model directory (config.json and model.safetensors in f32/f16/bf16). A classification
+    /// Loads an HF model directory (config.json and model.safetensors, or its shards, in f32/f16/bf16). A classification
     /// head missing from the file (fine-tuning a language model into a classifier) starts fresh.
     ///
     /// # Errors
@@ -294,7 +294,7 @@ impl Transformer {
     /// # Errors
     /// As [`Transformer::load`].
     pub fn load_with(dir: &Path, config: Config, device: &Device) -> Result<Transformer> {
-        let weights = Weights::open(&dir.join("model.safetensors"))?;
+        let weights = DirWeights::open(dir)?;
         let source = Source { weights: Some(&weights), rng: ChaCha8Rng::seed_from_u64(0), device: device.clone() };
         Transformer::build(config, source)
     }

@@ -77,3 +77,66 @@ impl Weights {
         Ok(Some((t.shape().to_vec(), values)))
     }
 }
+
+/// The weights of a model directory: `model.safetensors`, or the shards that
+/// `model.safetensors.index.json` lists (its `weight_map` names the shard of every tensor).
+pub struct DirWeights {
+    shards: Vec<Weights>,
+    /// Tensor name -> shard.
+    index: std::collections::HashMap<String, usize>,
+    path: PathBuf,
+}
+
+impl DirWeights {
+    /// Opens the weights of `dir`.
+    ///
+    /// # Errors
+    /// No weights file, an index that does not parse, or a shard that cannot be read.
+    pub fn open(dir: &Path) -> Result<DirWeights> {
+        let index_path = dir.join("model.safetensors.index.json");
+        if !index_path.is_file() {
+            let single = Weights::open(&dir.join("model.safetensors"))?;
+            let index = single.names()?.into_iter().map(|n| (n, 0)).collect();
+            return Ok(DirWeights { path: single.path.clone(), shards: vec![single], index });
+        }
+        let text =
+            std::fs::read_to_string(&index_path).map_err(|e| ModelError::Io { path: index_path.clone(), source: e })?;
+        let json: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| ModelError::format(&index_path, format!("not JSON: {e}")))?;
+        let map = json["weight_map"]
+            .as_object()
+            .ok_or_else(|| ModelError::format(&index_path, "has no `weight_map` object"))?;
+        let mut files: Vec<String> = map.values().filter_map(|v| v.as_str().map(str::to_owned)).collect();
+        files.sort();
+        files.dedup();
+        let shards = files.iter().map(|f| Weights::open(&dir.join(f))).collect::<Result<Vec<_>>>()?;
+        let index = map
+            .iter()
+            .filter_map(|(name, file)| {
+                Some((name.clone(), files.iter().position(|f| Some(f.as_str()) == file.as_str())?))
+            })
+            .collect();
+        Ok(DirWeights { shards, index, path: index_path })
+    }
+
+    /// Whether a tensor named `name` exists.
+    pub fn contains(&self, name: &str) -> bool {
+        self.index.contains_key(name)
+    }
+
+    /// Shape and f32 values of `name`, or `None` when no shard has it.
+    ///
+    /// # Errors
+    /// As [`Weights::raw`].
+    pub fn raw(&self, name: &str) -> Result<Option<(Vec<usize>, Vec<f32>)>> {
+        match self.index.get(name) {
+            Some(&shard) => self.shards[shard].raw(name),
+            None => Ok(None),
+        }
+    }
+
+    /// The error for a problem with these weights.
+    pub fn error(&self, problem: String) -> ModelError {
+        ModelError::format(&self.path, problem)
+    }
+}

@@ -101,3 +101,49 @@ fn transformers_loads_what_slm_writes() {
         assert!(worst < 1e-4, "{name}: largest logit difference {worst}");
     }
 }
+
+/// A checkpoint split into shards (`model.safetensors.index.json`) loads to the same model, and
+/// `import_hf_dir` merges the shards into one file.
+#[test]
+fn sharded_checkpoints_load_and_import() {
+    let src = fixture("llama").join("model");
+    let tmp = tempfile::tempdir().unwrap();
+    let sharded = tmp.path().join("sharded");
+    std::fs::create_dir(&sharded).unwrap();
+    for f in ["config.json", "tokenizer.json", "tokenizer_config.json"] {
+        std::fs::copy(src.join(f), sharded.join(f)).unwrap();
+    }
+    let weights = slm_model::weights::Weights::open(&src.join("model.safetensors")).unwrap();
+    let mut names = weights.names().unwrap();
+    names.sort();
+    let mut map = serde_json::Map::new();
+    for (i, chunk) in names.chunks(names.len().div_ceil(2)).enumerate() {
+        let file = format!("model-{:05}-of-00002.safetensors", i + 1);
+        let tensors: Vec<(String, Vec<usize>, Vec<f32>)> = chunk
+            .iter()
+            .map(|n| {
+                let (shape, values) = weights.raw(n).unwrap().unwrap();
+                (n.clone(), shape, values)
+            })
+            .collect();
+        slm_model::save::write_safetensors(
+            tensors.iter().map(|(n, s, v)| (n.as_str(), s.as_slice(), v.as_slice())),
+            &sharded.join(&file),
+        )
+        .unwrap();
+        for n in chunk {
+            map.insert(n.clone(), serde_json::json!(file));
+        }
+    }
+    let index = serde_json::json!({"metadata": {}, "weight_map": map});
+    std::fs::write(sharded.join("model.safetensors.index.json"), index.to_string()).unwrap();
+
+    let ids: Vec<i64> = (0..12).collect();
+    let whole = logits_of(&Transformer::load(&src, &Device::flex()).unwrap(), &ids);
+    let from_shards = logits_of(&Transformer::load(&sharded, &Device::flex()).unwrap(), &ids);
+    assert_eq!(whole, from_shards);
+    let out = tmp.path().join("imported");
+    slm_model::hf::import_hf_dir(&sharded, &out, false).unwrap();
+    assert!(out.join("model.safetensors").is_file() && !out.join("model.safetensors.index.json").exists());
+    assert_eq!(logits_of(&Transformer::load(&out, &Device::flex()).unwrap(), &ids), whole);
+}
