@@ -466,7 +466,12 @@ impl Transformer {
     pub fn lm_logits(&self, hidden: Tensor<3>) -> Tensor<3> {
         match &self.lm_head {
             Some(head) => burn::tensor::module::linear(hidden, head.clone(), None),
-            None => hidden.matmul(self.embed.clone().transpose().unsqueeze::<3>()),
+            None => {
+                // One 2-D matmul: a batched matmul would broadcast (copy) the embedding matrix per row.
+                let [b, t, d] = hidden.dims();
+                let vocab = self.embed.dims()[0];
+                hidden.reshape([b * t, d]).matmul(self.embed.clone().transpose()).reshape([b, t, vocab])
+            }
         }
     }
 
@@ -512,19 +517,33 @@ impl Transformer {
         }
         *slot = Some((k.clone(), v.clone()));
         let rep = heads / kv_heads;
-        let expand = |y: Tensor<4>| {
-            if rep == 1 {
-                return y;
-            }
-            let [b, kvh, s, d] = y.dims();
-            y.unsqueeze_dim::<5>(2).expand([b, kvh, rep, s, d]).reshape([b, kvh * rep, s, d])
+        let causal = c.head != Head::MaskedLm;
+        let out = if t == 1 && rep > 1 {
+            // Decoding one token with grouped-query attention: the `rep` query heads that share a key/value
+            // head attend as `rep` queries of that head, so keys and values are never copied per head. A
+            // single new token sees every cached key, so only the padding mask applies.
+            let q = q.reshape([b, kv_heads, rep, hd]);
+            let mask = mask.map(|m| {
+                let [mb, _, _, mk] = m.dims();
+                m.clone().expand([mb, kv_heads, rep, mk])
+            });
+            let opts = AttentionModuleOptions { scale: None, softcap: None, is_causal: false };
+            attention(q, k, v, mask, None, opts).reshape([b, heads, 1, hd])
+        } else {
+            let expand = |y: Tensor<4>| {
+                if rep == 1 {
+                    return y;
+                }
+                let [b, kvh, s, d] = y.dims();
+                y.unsqueeze_dim::<5>(2).expand([b, kvh, rep, s, d]).reshape([b, kvh * rep, s, d])
+            };
+            let mask = mask.map(|m| {
+                let [mb, _, mq, mk] = m.dims();
+                m.clone().expand([mb, heads, mq, mk])
+            });
+            let opts = AttentionModuleOptions { scale: None, softcap: None, is_causal: causal };
+            attention(q, expand(k), expand(v), mask, None, opts)
         };
-        let mask = mask.map(|m| {
-            let [mb, _, mq, mk] = m.dims();
-            m.clone().expand([mb, heads, mq, mk])
-        });
-        let opts = AttentionModuleOptions { scale: None, softcap: None, is_causal: c.head != Head::MaskedLm };
-        let out = attention(q, expand(k), expand(v), mask, None, opts);
         block.o_proj.forward(out.swap_dims(1, 2).reshape([b, t, heads * hd]))
     }
 
