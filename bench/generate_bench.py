@@ -27,10 +27,11 @@ def slm_generate(model, prompt, new=NEW):
     out = subprocess.run(["/usr/bin/time", "-v", "slm", "generate", "--model", str(model), "--prompt", prompt,
                           "--max-new-tokens", str(new)], cwd=ROOT, capture_output=True, text=True,
                          env=dict(os.environ, RAYON_NUM_THREADS="2"), check=True)
-    m = re.search(r"prompt: (\d+) tokens in ([\d.]+) s .*generation: (\d+) tokens in ([\d.]+) s", out.stderr)
+    m = re.search(r"prompt: (\d+) tokens in [\d.]+ s \(([\d.]+) tokens/s\); generation: (\d+) tokens in [\d.]+ s "
+                  r"\(([\d.]+) tokens/s\)", out.stderr)
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", out.stderr).group(1))
-    return {"prompt_tokens": int(m.group(1)), "prefill_tok_s": int(m.group(1)) / float(m.group(2)),
-            "new_tokens": int(m.group(3)), "decode_tok_s": int(m.group(3)) / float(m.group(4)),
+    return {"prompt_tokens": int(m.group(1)), "prefill_tok_s": float(m.group(2)),
+            "new_tokens": int(m.group(3)), "decode_tok_s": float(m.group(4)),
             "peak_rss_mb": rss / 1024}
 
 
