@@ -185,3 +185,18 @@ fn classification_recipe_writes_a_labelled_classifier() {
     let accuracy: f64 = val.split(',').nth(9).unwrap().parse().unwrap();
     assert!((0.0..=1.0).contains(&accuracy), "{val}");
 }
+
+#[test]
+fn masked_lm_pretraining_learns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = run_dir(&tmp, "mlm");
+    let o = slm(&["train", "recipes/tiny-ci.toml", "--out", &run, "--set", "model.head=masked-lm"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let losses = train_losses(Path::new(&run));
+    let last = losses[70..].iter().map(|l| l.1).sum::<f64>() / 10.0;
+    assert!(last < 0.85 * losses[0].1, "masked-LM loss {} -> {last}", losses[0].1);
+    let tokenizer = std::fs::read_to_string(Path::new(&run).join("final/tokenizer.json")).unwrap();
+    assert!(tokenizer.contains("<|mask|>"));
+    let config = std::fs::read_to_string(Path::new(&run).join("final/config.json")).unwrap();
+    assert!(config.contains("\"slm_head\": \"masked-lm\""), "{config}");
+}

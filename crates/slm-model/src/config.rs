@@ -169,6 +169,12 @@ impl Config {
                 self.num_heads, self.num_kv_heads
             ));
         }
+        if self.family == Family::Gpt2 && self.num_kv_heads != self.num_heads {
+            return Err(format!(
+                "the gpt2 family has no grouped-query attention: num_kv_heads ({}) must equal num_heads ({})",
+                self.num_kv_heads, self.num_heads
+            ));
+        }
         if self.family == Family::Llama && !self.head_dim().is_multiple_of(2) {
             return Err(format!("rotary positions need an even head size, got {}", self.head_dim()));
         }

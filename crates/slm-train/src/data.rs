@@ -32,6 +32,8 @@ pub struct Example {
     pub docs: Option<Vec<u32>>,
     /// Class of a classification example.
     pub label: Option<u32>,
+    /// Masked LM: the target of each of the n positions (not shifted); `None`: next-token targets.
+    pub targets: Option<Vec<u32>>,
 }
 
 /// A dataset of one split.
@@ -75,6 +77,7 @@ impl Dataset {
                     weight: vec![true; *block],
                     docs: packed.then(|| d.to_vec()),
                     label: None,
+                    targets: None,
                 }
             }
             Dataset::Examples(e) => e[item].clone(),
@@ -200,7 +203,7 @@ pub fn completion_example(prompt: &[u32], completion: &[u32], eos: u32, max_len:
     let tokens: Vec<u32> = prompt.iter().chain(&completion).copied().collect();
     // Target at position i is tokens[i + 1]; it belongs to the completion when i + 1 >= prompt.len().
     let weight = (0..tokens.len() - 1).map(|i| !mask_prompt || i + 1 >= prompt.len()).collect();
-    Example { tokens, weight, docs: None, label: None }
+    Example { tokens, weight, docs: None, label: None, targets: None }
 }
 
 /// Builds the dataset of records read by [`read_records`].
@@ -233,7 +236,7 @@ pub fn build(
                         ids.push(specials.eos);
                         ids.truncate(max + 1);
                         let n = ids.len().saturating_sub(1);
-                        Ok(Example { tokens: ids, weight: vec![true; n], docs: None, label: None })
+                        Ok(Example { tokens: ids, weight: vec![true; n], docs: None, label: None, targets: None })
                     })
                     .filter(|e: &Result<Example>| e.as_ref().map_or(true, |e| e.tokens.len() >= 2))
                     .collect::<Result<Vec<_>>>()?;
@@ -280,7 +283,13 @@ pub fn build(
                 // The last input is repeated as a dummy target so that `tokens` keeps its n + 1 shape.
                 let n = ids.len();
                 ids.push(ids[n - 1]);
-                examples.push(Example { tokens: ids, weight: vec![false; n], docs: None, label: Some(label as u32) });
+                examples.push(Example {
+                    tokens: ids,
+                    weight: vec![false; n],
+                    docs: None,
+                    label: Some(label as u32),
+                    targets: None,
+                });
             }
             Ok(Dataset::Examples(examples))
         }
@@ -305,8 +314,9 @@ pub struct Batch {
     pub last: Tensor<1, Int>,
 }
 
-/// Pads `examples` on the right to the longest and moves them to `device`.
-pub fn collate(examples: &[Example], pad: u32, device: &Device) -> Batch {
+/// Pads `examples` on the right to the longest and moves them to `device`. With `mask_padding` (models
+/// that attend in both directions) padded keys are masked; causal models never see right padding.
+pub fn collate(examples: &[Example], pad: u32, mask_padding: bool, device: &Device) -> Batch {
     let b = examples.len();
     let n = examples.iter().map(|e| e.tokens.len() - 1).max().unwrap_or(1).max(1);
     let mut inputs = vec![i64::from(pad); b * n];
@@ -318,14 +328,16 @@ pub fn collate(examples: &[Example], pad: u32, device: &Device) -> Batch {
         for i in 0..len {
             inputs[r * n + i] = i64::from(e.tokens[i]);
             if e.weight[i] {
-                targets[r * n + i] = i64::from(e.tokens[i + 1]);
+                let target = e.targets.as_ref().map_or(e.tokens[i + 1], |t| t[i]);
+                targets[r * n + i] = i64::from(target);
                 weights[r * n + i] = 1.0;
             }
         }
         last.push(len.saturating_sub(1) as i64);
     }
     let n_targets = weights.iter().filter(|w| **w > 0.0).count();
-    let ctx = if examples.iter().any(|e| e.docs.is_some()) {
+    let padded = examples.iter().any(|e| e.tokens.len() - 1 < n);
+    let ctx = if examples.iter().any(|e| e.docs.is_some()) || (mask_padding && padded) {
         packed_context(examples, n, device)
     } else {
         Default::default()
@@ -346,13 +358,15 @@ pub fn collate(examples: &[Example], pad: u32, device: &Device) -> Batch {
     }
 }
 
-/// Positions that restart at each document and a mask that keeps attention inside a document.
+/// Positions that restart at each document and a mask that keeps attention inside a document; right
+/// padding counts as a document of its own, so real tokens never attend to it.
 fn packed_context(examples: &[Example], n: usize, device: &Device) -> slm_model::Context {
     let b = examples.len();
     let mut positions = vec![0i64; b * n];
     let mut mask = vec![false; b * n * n];
     for (r, e) in examples.iter().enumerate() {
-        let docs: Vec<u32> = e.docs.clone().unwrap_or_else(|| vec![0; n]);
+        let mut docs: Vec<u32> = e.docs.clone().unwrap_or_else(|| vec![0; e.tokens.len() - 1]);
+        docs.resize(n, u32::MAX);
         let mut pos = 0;
         for i in 0..n {
             if i > 0 && docs[i] != docs[i - 1] {
@@ -381,7 +395,7 @@ mod tests {
         assert_eq!(e.tokens, vec![10, 11, 12, 20, 21, 2]);
         // Targets: 11, 12 (prompt: masked), 20, 21, 2 (completion and EOS: trained).
         assert_eq!(e.weight, vec![false, false, true, true, true]);
-        let batch = collate(&[e, completion_example(&[10], &[20], 2, 16, true)], 99, &Device::flex());
+        let batch = collate(&[e, completion_example(&[10], &[20], 2, 16, true)], 99, false, &Device::flex());
         let weights: Vec<f32> = batch.weights.into_data().try_to_vec().unwrap();
         assert_eq!(weights, vec![0., 0., 1., 1., 1., 1., 1., 0., 0., 0.]);
         let inputs: Vec<i64> = batch.inputs.into_data().convert::<i64>().try_to_vec().unwrap();
@@ -401,8 +415,13 @@ mod tests {
 
     #[test]
     fn packed_blocks_restart_positions_and_mask_other_documents() {
-        let e =
-            Example { tokens: vec![1, 2, 3, 4, 5], weight: vec![true; 4], docs: Some(vec![0, 0, 1, 1]), label: None };
+        let e = Example {
+            tokens: vec![1, 2, 3, 4, 5],
+            weight: vec![true; 4],
+            docs: Some(vec![0, 0, 1, 1]),
+            label: None,
+            targets: None,
+        };
         let ctx = packed_context(&[e], 4, &Device::flex());
         let pos: Vec<i64> = ctx.positions.unwrap().into_data().convert::<i64>().try_to_vec().unwrap();
         assert_eq!(pos, vec![0, 1, 0, 1]);

@@ -6,6 +6,7 @@ pub mod checkpoint;
 pub mod data;
 mod error;
 pub mod metrics;
+pub mod mlm;
 pub mod optim;
 pub mod plot;
 pub mod recipe;

@@ -17,6 +17,7 @@ use crate::checkpoint::{self, State};
 use crate::data::{self, Batch, Dataset, Example, Specials};
 use crate::error::{Result, TrainError};
 use crate::metrics::{Metrics, Row};
+use crate::mlm;
 use crate::optim::{self, AdamW, Grads};
 use crate::recipe::{DataFormat, Recipe};
 use crate::schedule::Schedule;
@@ -128,6 +129,8 @@ struct Run {
     train: Dataset,
     val: Dataset,
     specials: Specials,
+    /// The mask token of masked-LM training (`None`: another objective).
+    mask_id: Option<u32>,
     opt: AdamW,
     schedule: Schedule,
     state: State,
@@ -194,6 +197,16 @@ fn prepare(recipe: &Recipe, opts: &RunOptions, obs: &mut dyn Observer) -> Result
     }
 
     let config = model_config(recipe, &tokenizer, &labels)?;
+    let mask_id = if config.head == Head::MaskedLm {
+        let id = ["<|mask|>", "[MASK]", "<mask>"].iter().find_map(|t| tokenizer.token_to_id(t));
+        Some(id.ok_or_else(|| TrainError::Data {
+            path: tokenizer_dir.join("tokenizer.json"),
+            problem:
+                "the tokenizer has no mask token (<|mask|>, [MASK] or <mask>); masked-LM training needs one".into(),
+        })?)
+    } else {
+        None
+    };
     let checkpoints = checkpoint::list(&dir);
     let mut opt = AdamW::new(recipe.optimizer.clone());
     let (model, state) = match (opts.resume, checkpoints.last()) {
@@ -233,6 +246,7 @@ fn prepare(recipe: &Recipe, opts: &RunOptions, obs: &mut dyn Observer) -> Result
         train,
         val,
         specials,
+        mask_id,
         opt,
         schedule,
         state,
@@ -278,6 +292,15 @@ fn tokenizer(recipe: &Recipe, run: &Path, resume: bool, records: &Records) -> Re
                     let trained = slm_data::tokenizer::train(std::slice::from_ref(&corpus), &opts);
                     std::fs::remove_file(&corpus).map_err(|e| TrainError::io(&corpus, e))?;
                     trained?;
+                    if recipe.model.head == Head::MaskedLm {
+                        let mut tk = slm_data::tokenizer::load(&path)?;
+                        let failed = |e: tokenizers::Error| TrainError::Data {
+                            path: path.clone(),
+                            problem: format!("cannot add the mask token: {e}"),
+                        };
+                        tk.add_special_tokens([tokenizers::AddedToken::from("<|mask|>", true)]).map_err(failed)?;
+                        tk.save(&path, false).map_err(failed)?;
+                    }
                 }
             }
             let config = serde_json::json!({
@@ -373,12 +396,6 @@ fn model_config(recipe: &Recipe, tokenizer: &Tokenizer, labels: &[String]) -> Re
             }
         }
     };
-    if m.head == Head::MaskedLm {
-        return Err(TrainError::Recipe {
-            path: PathBuf::from("[model]"),
-            problem: "model.head = \"masked-lm\" cannot be trained yet; use causal-lm or classification".into(),
-        });
-    }
     config.head = m.head;
     if !labels.is_empty() {
         config.labels = labels.to_vec();
@@ -442,9 +459,17 @@ impl Run {
     /// One optimizer step; returns (loss, grad norm, input tokens).
     fn step(&mut self, lr: f64) -> Result<(f64, f64, usize)> {
         let (batch_size, accum) = (self.recipe.train.batch_size, self.recipe.train.grad_accum);
-        let examples = self.next_examples(batch_size * accum);
-        let batches: Vec<Batch> =
-            examples.chunks(batch_size).map(|c| data::collate(c, self.specials.pad, &self.device)).collect();
+        let mut examples = self.next_examples(batch_size * accum);
+        if let Some(mask) = self.mask_id {
+            let mut rng = mlm::step_rng(self.recipe.seed, self.state.step + 1);
+            let vocab = self.model.config.vocab_size as u32;
+            examples = examples.iter().map(|e| mlm::corrupt(e, mask, vocab, &mut rng)).collect();
+        }
+        let bidirectional = self.mask_id.is_some();
+        let batches: Vec<Batch> = examples
+            .chunks(batch_size)
+            .map(|c| data::collate(c, self.specials.pad, bidirectional, &self.device))
+            .collect();
         let total: usize = batches.iter().map(|b| b.n_targets).sum::<usize>().max(1);
         let mut params_grads: Option<Grads> = None;
         let mut loss = 0.0;
@@ -483,9 +508,15 @@ impl Run {
         let (mut sum, mut count) = (0.0, 0usize);
         let (mut pred, mut gold) = (Vec::new(), Vec::new());
         let names = &model.config.labels;
+        // The same masking at every evaluation, so that validation losses compare.
+        let mut eval_rng = mlm::step_rng(self.recipe.seed, u64::MAX);
         for chunk in order.chunks(bs).take(limit) {
-            let examples: Vec<Example> = chunk.iter().map(|&i| self.val.get(i)).collect();
-            let batch = data::collate(&examples, self.specials.pad, &device);
+            let mut examples: Vec<Example> = chunk.iter().map(|&i| self.val.get(i)).collect();
+            if let Some(mask) = self.mask_id {
+                let vocab = model.config.vocab_size as u32;
+                examples = examples.iter().map(|e| mlm::corrupt(e, mask, vocab, &mut eval_rng)).collect();
+            }
+            let batch = data::collate(&examples, self.specials.pad, self.mask_id.is_some(), &device);
             let (s, n, class_logits) = batch_loss(&model, &batch);
             sum += f64::from(s.into_scalar::<f32>());
             count += n;
