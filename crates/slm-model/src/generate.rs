@@ -10,6 +10,7 @@ use serde_json::Value;
 use tokenizers::Tokenizer;
 
 use crate::beam::{BeamOptions, beam_search};
+use crate::chat::ChatTemplate;
 use crate::error::{ModelError, Result};
 use crate::sampling::{Sampler, SamplingOptions};
 use crate::transformer::Transformer;
@@ -61,8 +62,7 @@ pub struct Generator {
     /// The model.
     pub model: Transformer,
     tokenizer: Tokenizer,
-    chat_template: Option<String>,
-    special: Value,
+    chat_template: Option<ChatTemplate>,
     pub(crate) stop: Vec<u32>,
 }
 
@@ -83,7 +83,6 @@ impl Generator {
                 .and_then(|t| serde_json::from_str(&t).ok())
                 .unwrap_or(Value::Null)
         };
-        let tok_config = read("tokenizer_config.json");
         let gen_config = read("generation_config.json");
         let mut stop: Vec<u32> = match &gen_config["eos_token_id"] {
             Value::Number(n) => n.as_u64().into_iter().map(|x| x as u32).collect(),
@@ -94,13 +93,7 @@ impl Generator {
         for t in ["<|im_end|>", "<|endoftext|>", "<|eot_id|>"] {
             stop.extend(tokenizer.token_to_id(t));
         }
-        Ok(Generator {
-            model,
-            tokenizer,
-            chat_template: tok_config["chat_template"].as_str().map(str::to_owned),
-            special: serde_json::json!({"bos_token": tok_config["bos_token"], "eos_token": tok_config["eos_token"]}),
-            stop,
-        })
+        Ok(Generator { model, tokenizer, chat_template: ChatTemplate::load(dir), stop })
     }
 
     /// The prompt for one user message through the model's chat template, ready for the assistant's turn.
@@ -108,22 +101,10 @@ impl Generator {
     /// # Errors
     /// The model has no chat template, or the template fails to render.
     pub fn chat_prompt(&self, message: &str) -> Result<String> {
-        let template = self.chat_template.as_deref().ok_or_else(|| {
+        let template = self.chat_template.as_ref().ok_or_else(|| {
             ModelError::format("tokenizer_config.json", "the model has no chat template; drop --chat")
         })?;
-        let mut env = minijinja::Environment::new();
-        env.add_template("chat", template).map_err(|e| {
-            ModelError::format("tokenizer_config.json", format!("the chat template does not parse: {e}"))
-        })?;
-        let ctx = minijinja::context! {
-            messages => vec![minijinja::context! { role => "user", content => message }],
-            add_generation_prompt => true,
-            bos_token => self.special["bos_token"].as_str().unwrap_or(""),
-            eos_token => self.special["eos_token"].as_str().unwrap_or(""),
-        };
-        env.get_template("chat")
-            .and_then(|t| t.render(ctx))
-            .map_err(|e| ModelError::format("tokenizer_config.json", format!("the chat template failed: {e}")))
+        template.render(&[("user".to_owned(), message.to_owned())], true)
     }
 
     /// The token ids of `text` (special tokens in the text are recognised; none are added).

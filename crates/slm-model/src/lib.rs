@@ -6,6 +6,7 @@
 pub mod backtranslate;
 pub mod batch;
 pub mod beam;
+pub mod chat;
 pub mod config;
 mod error;
 pub mod generate;

@@ -16,6 +16,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use slm_data::records::{Reader, field_str};
+use slm_model::chat::ChatTemplate;
 use tokenizers::Tokenizer;
 
 use crate::error::{Result, TrainError};
@@ -154,6 +155,7 @@ pub fn read_records(path: &Path, section: &DataSection) -> Result<Vec<(u64, Vec<
         DataFormat::PromptCompletion => vec![&section.prompt_field, &section.completion_field],
         DataFormat::Alpaca => vec!["instruction", "input", "output"],
         DataFormat::Classification => vec![&section.text_field, &section.label_field],
+        DataFormat::Chat => vec![&section.messages_field],
     };
     let mut out = Vec::new();
     for record in Reader::open(path)? {
@@ -177,6 +179,20 @@ pub fn read_records(path: &Path, section: &DataSection) -> Result<Vec<(u64, Vec<
         return Err(TrainError::Data { path: path.to_owned(), problem: "the file has no records".into() });
     }
     Ok(out)
+}
+
+/// A conversation field (a JSON array of `{"role", "content"}` objects) as `(role, content)` pairs.
+fn parse_messages(raw: &str) -> std::result::Result<Vec<(String, String)>, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(raw).map_err(|_| "the messages field is not a JSON array of messages".to_owned())?;
+    let list = value.as_array().ok_or("the messages field is not a JSON array of messages")?;
+    list.iter()
+        .enumerate()
+        .map(|(i, m)| match (m["role"].as_str(), m["content"].as_str()) {
+            (Some(r), Some(c)) => Ok((r.to_owned(), c.to_owned())),
+            _ => Err(format!("message {} needs string `role` and `content`", i + 1)),
+        })
+        .collect()
 }
 
 /// Alpaca's prompt template (with and without an input).
@@ -216,6 +232,7 @@ pub fn build(
     tokenizer: &Tokenizer,
     specials: Specials,
     labels: &[String],
+    chat: Option<&ChatTemplate>,
     path: &Path,
 ) -> Result<Dataset> {
     let max = section.max_length;
@@ -265,6 +282,40 @@ pub fn build(
                 let p = encode(tokenizer, path, *line, &prompt)?;
                 let c = encode(tokenizer, path, *line, &completion)?;
                 examples.push(completion_example(&p, &c, specials.eos, max, section.mask_prompt));
+            }
+            Ok(Dataset::Examples(examples))
+        }
+        DataFormat::Chat => {
+            let template = chat.ok_or_else(|| TrainError::Data {
+                path: path.to_owned(),
+                problem: "data.format = \"chat\" needs a model with a chat template (tokenizer_config.json)".into(),
+            })?;
+            let mut examples = Vec::with_capacity(records.len());
+            for (line, v) in records {
+                let bad = |problem: String| TrainError::Data {
+                    path: path.to_owned(),
+                    problem: format!("line {line}: {problem}"),
+                };
+                let messages = parse_messages(&v[0]).map_err(bad)?;
+                let tokens = |text: String| encode(tokenizer, path, *line, &text);
+                let render =
+                    |upto: usize, open: bool| template.render(&messages[..upto], open).map_err(|e| bad(e.to_string()));
+                let ids = tokens(render(messages.len(), false)?)?;
+                let mut trained = vec![!section.mask_prompt; ids.len()];
+                for (k, (role, _)) in messages.iter().enumerate() {
+                    if role == "assistant" {
+                        let start = tokens(render(k, true)?)?.len();
+                        let end = tokens(render(k + 1, false)?)?.len().min(ids.len());
+                        trained[start.min(end)..end].iter_mut().for_each(|t| *t = true);
+                    }
+                }
+                let mut ids = ids;
+                ids.truncate(section.max_length + 1);
+                if ids.len() >= 2 {
+                    // The target at position i is token i + 1.
+                    let weight = (0..ids.len() - 1).map(|i| trained[i + 1]).collect();
+                    examples.push(Example { tokens: ids, weight, docs: None, label: None, targets: None });
+                }
             }
             Ok(Dataset::Examples(examples))
         }
@@ -404,6 +455,34 @@ mod tests {
         let targets: Vec<i64> = batch.targets.into_data().convert::<i64>().try_to_vec().unwrap();
         assert_eq!(targets, vec![0, 0, 20, 21, 2, 20, 2, 0, 0, 0]);
         assert_eq!(batch.n_targets, 5);
+    }
+
+    #[test]
+    fn chat_conversations_train_only_the_assistant_turns() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../slm-model/tests/fixtures/hf/gpt2/model/tokenizer.json");
+        let tokenizer = Tokenizer::from_file(&path).unwrap();
+        let template = ChatTemplate::new(
+            "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}{% if add_generation_prompt %}assistant: {% endif %}",
+            "",
+            "",
+        );
+        let section: DataSection = toml::from_str("train = \"x\"\nformat = \"chat\"").unwrap();
+        let messages = r#"[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "ok"},
+                           {"role": "user", "content": "and"}, {"role": "assistant", "content": "no"}]"#;
+        let specials = Specials { eos: 0, pad: 1 };
+        let ds =
+            build(&[(1, vec![messages.into()])], &section, &tokenizer, specials, &[], Some(&template), &path).unwrap();
+        let e = ds.get(0);
+        let trained: String = (0..e.weight.len())
+            .filter(|&i| e.weight[i])
+            .map(|i| tokenizer.id_to_token(e.tokens[i + 1]).unwrap())
+            .collect();
+        assert_eq!(trained, "ok\nno\n");
+        let bad =
+            build(&[(3, vec!["[{\"role\": 1}]".into()])], &section, &tokenizer, specials, &[], Some(&template), &path);
+        let Err(err) = bad else { panic!("a malformed message must fail") };
+        assert!(err.to_string().contains("line 3: message 1 needs string `role` and `content`"), "{err}");
     }
 
     #[test]

@@ -105,6 +105,9 @@ pub enum DataFormat {
     Alpaca,
     /// `text_field` and `label_field` per record (classification head).
     Classification,
+    /// `messages_field` holds a conversation (`[{"role": ..., "content": ...}, ...]`) rendered with the
+    /// model's chat template; the loss covers the assistant turns.
+    Chat,
 }
 
 /// `[data]`.
@@ -133,6 +136,9 @@ pub struct DataSection {
     /// Field with the class label.
     #[serde(default = "default_label_field")]
     pub label_field: String,
+    /// Field with a chat conversation.
+    #[serde(default = "default_messages_field")]
+    pub messages_field: String,
     /// Tokens per training sequence.
     #[serde(default = "default_max_length")]
     pub max_length: usize,
@@ -286,6 +292,9 @@ fn default_completion_field() -> String {
 }
 fn default_label_field() -> String {
     "label".into()
+}
+fn default_messages_field() -> String {
+    "messages".into()
 }
 fn default_max_length() -> usize {
     512

@@ -187,8 +187,10 @@ fn prepare(recipe: &Recipe, opts: &RunOptions, obs: &mut dyn Observer) -> Result
     let eos_hint = read_json(&tokenizer_dir.join("tokenizer_config.json"))["eos_token"].as_str().map(str::to_owned);
     let specials = Specials::of(&tokenizer, eos_hint.as_deref(), &tokenizer_dir.join("tokenizer.json"))?;
     let labels = class_labels(recipe, &train_records);
-    let train = data::build(&train_records, &recipe.data, &tokenizer, specials, &labels, &recipe.data.train)?;
-    let val = data::build(&val_records, &recipe.data, &tokenizer, specials, &labels, &val_path)?;
+    let chat = slm_model::chat::ChatTemplate::load(&tokenizer_dir);
+    let train =
+        data::build(&train_records, &recipe.data, &tokenizer, specials, &labels, chat.as_ref(), &recipe.data.train)?;
+    let val = data::build(&val_records, &recipe.data, &tokenizer, specials, &labels, chat.as_ref(), &val_path)?;
     if train.is_empty() || val.is_empty() {
         return Err(TrainError::Data {
             path: recipe.data.train.clone(),
