@@ -200,3 +200,52 @@ fn masked_lm_pretraining_learns() {
     let config = std::fs::read_to_string(Path::new(&run).join("final/config.json")).unwrap();
     assert!(config.contains("\"slm_head\": \"masked-lm\""), "{config}");
 }
+
+#[test]
+fn fine_tuning_scores_generations_with_rouge_during_evaluation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("greet.jsonl");
+    let names = ["ann", "bob", "cy", "dee", "eve", "fay", "gus", "hal", "ivy", "joe"];
+    let lines: String = (0..200)
+        .map(|i| {
+            let n = names[i % names.len()];
+            serde_json::json!({"prompt": format!("greet {n}:"), "completion": format!(" hello {n}")}).to_string() + "\n"
+        })
+        .collect();
+    std::fs::write(&data, lines).unwrap();
+    let run = run_dir(&tmp, "sft");
+    let o = slm(&[
+        "train",
+        "recipes/tiny-ci.toml",
+        "--out",
+        &run,
+        "--set",
+        &format!("data.train={:?}", data.display().to_string()),
+        "--set",
+        "data.format=prompt-completion",
+        "--set",
+        "data.max_length=24",
+        "--set",
+        "eval.generate=4",
+        "--set",
+        "eval.max_new_tokens=8",
+        "--set",
+        "eval.metric=rouge_l",
+        "--set",
+        "train.max_steps=40",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("ROUGE-L"), "{}", stderr(&o));
+    let metrics = std::fs::read_to_string(Path::new(&run).join("metrics.csv")).unwrap();
+    assert!(metrics.lines().next().unwrap().ends_with(",rouge_l"));
+    let scores: Vec<f64> = metrics
+        .lines()
+        .filter(|l| l.contains(",val,"))
+        .map(|l| l.rsplit(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(scores.len(), 1);
+    assert!(scores.iter().all(|s| (0.0..=1.0).contains(s)), "{scores:?}");
+    assert!(Path::new(&run).join("best/model.safetensors").is_file());
+    let o = slm(&["train", "recipes/tiny-ci.toml", "--out", &run_dir(&tmp, "bad"), "--set", "eval.metric=rouge_l"]);
+    assert_bad_input(&o, &["eval.generate", "prompt-completion"]);
+}

@@ -84,16 +84,28 @@ impl Generator {
                 .unwrap_or(Value::Null)
         };
         let gen_config = read("generation_config.json");
-        let mut stop: Vec<u32> = match &gen_config["eos_token_id"] {
+        let stop: Vec<u32> = match &gen_config["eos_token_id"] {
             Value::Number(n) => n.as_u64().into_iter().map(|x| x as u32).collect(),
             Value::Array(a) => a.iter().filter_map(Value::as_u64).map(|x| x as u32).collect(),
             _ => Vec::new(),
         };
-        // Chat models end their turn with a special token (ChatML's <|im_end|>) that may not be the EOS.
+        Ok(Generator::new(model, tokenizer, ChatTemplate::load(dir), stop))
+    }
+
+    /// A generator over a model already in memory (e.g. one being trained). Generation stops at the ids in
+    /// `stop` and at the end-of-turn tokens the tokenizer knows (`<|im_end|>`, `<|endoftext|>`,
+    /// `<|eot_id|>`: chat models end their turn with one that may not be the EOS).
+    pub fn new(
+        model: Transformer,
+        tokenizer: Tokenizer,
+        chat_template: Option<ChatTemplate>,
+        stop: Vec<u32>,
+    ) -> Generator {
+        let mut stop = stop;
         for t in ["<|im_end|>", "<|endoftext|>", "<|eot_id|>"] {
             stop.extend(tokenizer.token_to_id(t));
         }
-        Ok(Generator { model, tokenizer, chat_template: ChatTemplate::load(dir), stop })
+        Generator { model, tokenizer, chat_template, stop }
     }
 
     /// The prompt for one user message through the model's chat template, ready for the assistant's turn.

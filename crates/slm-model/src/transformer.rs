@@ -408,6 +408,20 @@ impl Transformer {
         out
     }
 
+    /// A copy for inference: every tensor leaves the autodiff graph and the device is the plain backend.
+    pub fn inference(&self) -> Transformer {
+        let mut m = self.clone();
+        for p in m.params() {
+            match p.tensor {
+                crate::layers::TensorMut::Vector(t) => *t = t.clone().without_autodiff(),
+                crate::layers::TensorMut::Matrix(t) => *t = t.clone().without_autodiff(),
+            }
+        }
+        m.rope = m.rope.map(|(c, s)| (c.without_autodiff(), s.without_autodiff()));
+        m.device = m.device.without_autodiff();
+        m
+    }
+
     /// A fresh cache with one slot per block.
     pub fn cache(&self) -> KvCache {
         KvCache { layers: vec![None; self.blocks.len()] }

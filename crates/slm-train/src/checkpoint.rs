@@ -23,7 +23,7 @@ pub struct State {
     pub epoch: u64,
     /// Position of the next example in its epoch's order.
     pub position: usize,
-    /// Best validation loss so far.
+    /// Best value so far of `eval.metric`, oriented so that higher is better (the negated loss).
     pub best_val: Option<f64>,
     /// Evaluations since the best one.
     pub stale_evals: usize,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Result, TrainError};
 
 /// The columns, in order.
-pub const COLUMNS: [&str; 11] = [
+pub const COLUMNS: [&str; 12] = [
     "step",
     "epoch",
     "split",
@@ -19,6 +19,7 @@ pub const COLUMNS: [&str; 11] = [
     "elapsed_s",
     "accuracy",
     "macro_f1",
+    "rouge_l",
 ];
 
 /// One row; absent values are empty cells.
@@ -44,6 +45,8 @@ pub struct Row {
     pub accuracy: Option<f64>,
     /// Classification macro-F1 (val).
     pub macro_f1: Option<f64>,
+    /// ROUGE-L F-measure of generations on validation examples (val).
+    pub rouge_l: Option<f64>,
 }
 
 /// An append-only metrics file.
@@ -86,7 +89,7 @@ impl Metrics {
     /// The write fails.
     pub fn write(&mut self, r: &Row) -> Result<()> {
         let line = format!(
-            "{},{:.4},{},{},{},{},{},{},{:.3},{},{}\n",
+            "{},{:.4},{},{},{},{},{},{},{:.3},{},{},{}\n",
             r.step,
             r.epoch,
             r.split,
@@ -98,6 +101,7 @@ impl Metrics {
             r.elapsed_s,
             cell(r.accuracy),
             cell(r.macro_f1),
+            cell(r.rouge_l),
         );
         self.file.write_all(line.as_bytes()).map_err(|e| TrainError::io(&self.path, e))
     }

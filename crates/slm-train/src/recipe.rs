@@ -226,8 +226,18 @@ pub struct EvalSection {
     pub every: u64,
     /// Validation batches per evaluation (default: all).
     pub batches: Option<usize>,
-    /// Stop after this many evaluations without a better validation loss.
+    /// Stop after this many evaluations without a better `metric`.
     pub patience: Option<usize>,
+    /// Generate for this many validation examples at each evaluation and score ROUGE-L against their
+    /// completions (prompt-completion and Alpaca data; 0 turns it off).
+    #[serde(default)]
+    pub generate: usize,
+    /// New tokens per generation of `generate`.
+    #[serde(default = "default_eval_new_tokens")]
+    pub max_new_tokens: usize,
+    /// What decides `best/` and early stopping: `loss` (lower is better), `rouge_l` or `accuracy`.
+    #[serde(default = "default_eval_metric")]
+    pub metric: String,
 }
 
 /// `[checkpoint]`.
@@ -335,6 +345,12 @@ fn default_log_every() -> u64 {
 }
 fn default_eval_every() -> u64 {
     200
+}
+fn default_eval_new_tokens() -> usize {
+    64
+}
+fn default_eval_metric() -> String {
+    "loss".into()
 }
 fn default_ckpt_every() -> u64 {
     500
@@ -456,6 +472,21 @@ impl Recipe {
         }
         if !matches!(self.backend.as_str(), "flex" | "ndarray" | "wgpu") {
             return Err(format!("backend must be `flex`, `ndarray` or `wgpu`, got `{}`", self.backend));
+        }
+        if !matches!(self.eval.metric.as_str(), "loss" | "rouge_l" | "accuracy") {
+            return Err(format!("eval.metric must be `loss`, `rouge_l` or `accuracy`, got `{}`", self.eval.metric));
+        }
+        let generates = matches!(self.data.format, DataFormat::PromptCompletion | DataFormat::Alpaca);
+        if (self.eval.generate > 0 || self.eval.metric == "rouge_l") && !generates {
+            return Err(
+                "eval.generate and eval.metric = \"rouge_l\" need data.format prompt-completion or alpaca".into()
+            );
+        }
+        if self.eval.metric == "rouge_l" && self.eval.generate == 0 {
+            return Err("eval.metric = \"rouge_l\" needs eval.generate > 0".into());
+        }
+        if self.eval.metric == "accuracy" && self.model.head != Head::Classification {
+            return Err("eval.metric = \"accuracy\" needs model.head = \"classification\"".into());
         }
         if self.data.format == DataFormat::Classification && self.model.head != Head::Classification {
             return Err("data.format = \"classification\" needs model.head = \"classification\"".into());

@@ -12,6 +12,8 @@ use slm_model::{Config, Head, Transformer};
 use tokenizers::Tokenizer;
 
 use slm_eval::classify::ClassReport;
+use slm_eval::rouge::{self, RougeConfig, RougeTokenizer, RougeType, Tokenize};
+use slm_model::generate::{GenerateOptions, Generator};
 
 use crate::checkpoint::{self, State};
 use crate::data::{self, Batch, Dataset, Example, Specials};
@@ -61,7 +63,9 @@ pub struct EvalLog {
     pub loss: f64,
     /// Accuracy (classification).
     pub accuracy: Option<f64>,
-    /// Whether this is the best so far.
+    /// ROUGE-L F-measure of generations on validation examples (`eval.generate`).
+    pub rouge_l: Option<f64>,
+    /// Whether this is the best so far by `eval.metric`.
     pub best: bool,
 }
 
@@ -88,8 +92,8 @@ pub struct Summary {
     pub losses: Vec<f64>,
     /// Last validation loss.
     pub val_loss: Option<f64>,
-    /// Best validation loss.
-    pub best_val_loss: Option<f64>,
+    /// Best value of `eval.metric` (the validation loss by default).
+    pub best_metric: Option<f64>,
     /// Parameters of the model.
     pub parameters: usize,
     /// Mean training throughput of this process.
@@ -131,6 +135,9 @@ struct Run {
     specials: Specials,
     /// The mask token of masked-LM training (`None`: another objective).
     mask_id: Option<u32>,
+    tokenizer: Tokenizer,
+    /// (prompt, reference) of the validation examples generated for at each evaluation.
+    val_pairs: Vec<(String, String)>,
     opt: AdamW,
     schedule: Schedule,
     state: State,
@@ -187,6 +194,14 @@ fn prepare(recipe: &Recipe, opts: &RunOptions, obs: &mut dyn Observer) -> Result
     let eos_hint = read_json(&tokenizer_dir.join("tokenizer_config.json"))["eos_token"].as_str().map(str::to_owned);
     let specials = Specials::of(&tokenizer, eos_hint.as_deref(), &tokenizer_dir.join("tokenizer.json"))?;
     let labels = class_labels(recipe, &train_records);
+    let val_pairs: Vec<(String, String)> = val_records
+        .iter()
+        .take(recipe.eval.generate)
+        .map(|(_, v)| match recipe.data.format {
+            DataFormat::Alpaca => (data::alpaca_prompt(&v[0], &v[1]), v[2].clone()),
+            _ => (v[0].clone(), v[1].clone()),
+        })
+        .collect();
     let chat = slm_model::chat::ChatTemplate::load(&tokenizer_dir);
     let train =
         data::build(&train_records, &recipe.data, &tokenizer, specials, &labels, chat.as_ref(), &recipe.data.train)?;
@@ -249,6 +264,8 @@ fn prepare(recipe: &Recipe, opts: &RunOptions, obs: &mut dyn Observer) -> Result
         val,
         specials,
         mask_id,
+        tokenizer,
+        val_pairs,
         opt,
         schedule,
         state,
@@ -531,6 +548,28 @@ impl Run {
         (sum / count.max(1) as f64, report)
     }
 
+    /// Mean ROUGE-L F-measure (stemmed, rouge-score's conventions) of greedy generations for the
+    /// validation prompts of `eval.generate`, or `None` when it is off.
+    fn generation_score(&self) -> Result<Option<f64>> {
+        if self.val_pairs.is_empty() {
+            return Ok(None);
+        }
+        let generator = Generator::new(self.model.inference(), self.tokenizer.clone(), None, vec![self.specials.eos]);
+        let opts = GenerateOptions { max_new_tokens: self.recipe.eval.max_new_tokens, ..GenerateOptions::default() };
+        let prompts: Vec<String> = self.val_pairs.iter().map(|(p, _)| p.clone()).collect();
+        let mut texts = vec![String::new(); prompts.len()];
+        generator.generate_batched(&prompts, &opts, 8, |o| texts[o.id] = o.text)?;
+        let cfg = RougeConfig { types: vec![RougeType::L], stemmer: true, tokenizer: RougeTokenizer::Default };
+        let mut tok = Tokenize::new(&cfg);
+        let total: f64 = self
+            .val_pairs
+            .iter()
+            .zip(&texts)
+            .map(|((_, reference), hyp)| rouge::score(&mut tok, reference, hyp)[0].fmeasure)
+            .sum();
+        Ok(Some(total / texts.len() as f64))
+    }
+
     fn save_model(&mut self, name: &str) -> Result<PathBuf> {
         let mut model = self.model.clone();
         optim::untrack(model.params());
@@ -594,16 +633,23 @@ impl Run {
                         f1.join(", ")
                     ));
                 }
-                let best = self.state.best_val.is_none_or(|b| loss < b);
+                let rouge_l = self.generation_score()?;
+                // The value of eval.metric, oriented so that higher is better.
+                let score = match self.recipe.eval.metric.as_str() {
+                    "rouge_l" => rouge_l.unwrap_or(0.0),
+                    "accuracy" => accuracy.unwrap_or(0.0),
+                    _ => -loss,
+                };
+                let best = self.state.best_val.is_none_or(|b| score > b);
                 if best {
-                    self.state.best_val = Some(loss);
+                    self.state.best_val = Some(score);
                     self.state.stale_evals = 0;
                     self.save_model("best")?;
                 } else {
                     self.state.stale_evals += 1;
                 }
                 val_loss = Some(loss);
-                obs.eval(&EvalLog { step, loss, accuracy, best });
+                obs.eval(&EvalLog { step, loss, accuracy, rouge_l, best });
                 metrics.write(&Row {
                     step,
                     epoch: self.epochs_done(),
@@ -612,12 +658,13 @@ impl Run {
                     elapsed_s: elapsed(&started),
                     accuracy,
                     macro_f1: report.as_ref().map(|r| r.macro_f1),
+                    rouge_l,
                     ..Row::default()
                 })?;
                 if self.recipe.eval.patience.is_some_and(|p| self.state.stale_evals >= p) {
                     obs.note(&format!(
-                        "early stopping at step {step}: no better validation loss in {} evaluations",
-                        self.state.stale_evals
+                        "early stopping at step {step}: no better {} in {} evaluations",
+                        self.recipe.eval.metric, self.state.stale_evals
                     ));
                     early_stop = true;
                 }
@@ -634,7 +681,7 @@ impl Run {
             steps: self.state.step,
             losses,
             val_loss,
-            best_val_loss: self.state.best_val,
+            best_metric: self.state.best_val,
             parameters,
             tokens_per_s: tokens_seen as f64 / started.elapsed().as_secs_f64().max(1e-9),
             final_model,

@@ -145,7 +145,8 @@ impl Observer for View {
     }
 
     fn eval(&mut self, log: &EvalLog) {
-        let acc = log.accuracy.map_or(String::new(), |a| format!(" accuracy {:.4}", a));
+        let acc = log.accuracy.map_or(String::new(), |a| format!(" accuracy {a:.4}"))
+            + &log.rouge_l.map_or(String::new(), |r| format!(" ROUGE-L {r:.4}"));
         let best = if log.best { " (best)" } else { "" };
         self.line(&format!("eval step {}: val loss {:.4} ppl {:.2}{acc}{best}", log.step, log.loss, log.loss.exp()));
     }
