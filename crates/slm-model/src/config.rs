@@ -133,9 +133,18 @@ impl Config {
                     num_kv_heads: v["num_key_value_heads"].as_u64().map_or(heads, |x| x as usize),
                     max_positions: v["max_position_embeddings"].as_u64().map_or(2048, |x| x as usize),
                     norm_eps: float("rms_norm_eps", 1e-6),
-                    rope_theta: float("rope_theta", 10_000.0),
+                    rope_theta: rope_theta(v)?,
                     tie_word_embeddings: v["tie_word_embeddings"].as_bool().unwrap_or(false),
-                    attention_bias: v["attention_bias"].as_bool().unwrap_or(model_type == "qwen2"),
+                    // Qwen2's biases sit on q/k/v only; Llama's `attention_bias` also biases o_proj.
+                    attention_bias: match (model_type, v["attention_bias"].as_bool()) {
+                        ("qwen2", _) => true,
+                        (_, Some(true)) => {
+                            return Err("attention_bias (a bias on o_proj too) is not supported for llama models; \
+                                        q/k/v biases are, as model_type qwen2"
+                                .into());
+                        }
+                        _ => false,
+                    },
                     labels: labels.clone(),
                 }
             }
@@ -187,6 +196,8 @@ impl Config {
             (Family::Gpt2, Head::CausalLm) => "GPT2LMHeadModel",
             (Family::Gpt2, Head::Classification) => "GPT2ForSequenceClassification",
             (Family::Gpt2, Head::MaskedLm) => "GPT2LMHeadModel",
+            (Family::Llama, Head::Classification) if self.attention_bias => "Qwen2ForSequenceClassification",
+            (Family::Llama, _) if self.attention_bias => "Qwen2ForCausalLM",
             (Family::Llama, Head::Classification) => "LlamaForSequenceClassification",
             (Family::Llama, _) => "LlamaForCausalLM",
         };
@@ -217,11 +228,16 @@ impl Config {
                 "rms_norm_eps": self.norm_eps,
                 "rope_theta": self.rope_theta,
                 "tie_word_embeddings": self.tie_word_embeddings,
-                "attention_bias": self.attention_bias,
+                "attention_bias": false,
                 "mlp_bias": false,
                 "hidden_act": "silu",
             }),
         };
+        if self.family == Family::Llama && self.attention_bias {
+            // A Llama with q/k/v biases is a Qwen2.
+            v["model_type"] = json!("qwen2");
+            v.as_object_mut().expect("an object").remove("attention_bias");
+        }
         v["architectures"] = json!([arch]);
         v["torch_dtype"] = json!("float32");
         if self.head == Head::Classification {
@@ -237,6 +253,17 @@ impl Config {
         }
         v
     }
+}
+
+/// RoPE's base: `rope_theta`, or `rope_parameters.rope_theta` (transformers 5); scaled variants (llama3,
+/// yarn, longrope, ...) are refused rather than run wrongly.
+fn rope_theta(v: &Value) -> std::result::Result<f64, String> {
+    let params = &v["rope_parameters"];
+    let scaling = params["rope_type"].as_str().or(v["rope_scaling"]["rope_type"].as_str()).unwrap_or("default");
+    if scaling != "default" {
+        return Err(format!("rope_type `{scaling}` is not supported (only the default rotary embedding is)"));
+    }
+    Ok(params["rope_theta"].as_f64().or(v["rope_theta"].as_f64()).unwrap_or(10_000.0))
 }
 
 /// `id2label` as a list by id (HF's default two classes when absent).
@@ -287,6 +314,19 @@ mod tests {
             let c = tiny(family);
             assert_eq!(Config::from_hf(&c.to_hf()).unwrap(), c);
         }
+    }
+
+    #[test]
+    fn a_llama_with_qkv_bias_is_written_as_qwen2() {
+        let mut c = tiny(Family::Llama);
+        c.attention_bias = true;
+        let v = c.to_hf();
+        assert_eq!(v["model_type"], "qwen2");
+        assert_eq!(v["architectures"][0], "Qwen2ForCausalLM");
+        assert_eq!(Config::from_hf(&v).unwrap(), c);
+        let mut llama = tiny(Family::Llama).to_hf();
+        llama["attention_bias"] = json!(true);
+        assert!(Config::from_hf(&llama).unwrap_err().contains("o_proj"));
     }
 
     #[test]

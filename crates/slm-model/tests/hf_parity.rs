@@ -55,8 +55,13 @@ fn llama_gqa_logits_match_transformers() {
 }
 
 #[test]
+fn qwen2_gqa_with_qkv_bias_logits_match_transformers() {
+    check_family("qwen2");
+}
+
+#[test]
 fn save_pretrained_round_trips_the_tensors() {
-    for name in ["gpt2", "llama"] {
+    for name in ["gpt2", "llama", "qwen2"] {
         let src = fixture(name).join("model");
         let mut model = Transformer::load(&src, &Device::flex()).unwrap();
         let dir = tempfile::tempdir().unwrap();

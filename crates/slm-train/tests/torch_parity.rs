@@ -81,3 +81,8 @@ fn gpt2_training_matches_pytorch() {
 fn llama_training_matches_pytorch() {
     check("llama");
 }
+
+#[test]
+fn qwen2_training_matches_pytorch() {
+    check("qwen2");
+}
