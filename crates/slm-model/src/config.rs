@@ -59,6 +59,8 @@ pub struct Config {
     pub tie_word_embeddings: bool,
     /// Biases on the q/k/v projections (GPT-2 always; Qwen2-style Llamas).
     pub attention_bias: bool,
+    /// Phi-3's layout of a Llama-family model: one `qkv_proj` and one `gate_up_proj` matrix.
+    pub fused_projections: bool,
     /// Class names of a classification head, by class id (HF's `id2label`).
     pub labels: Vec<String>,
 }
@@ -89,9 +91,9 @@ impl Config {
         let model_type = v["model_type"].as_str().unwrap_or_default();
         let family = match model_type {
             "gpt2" => Family::Gpt2,
-            "llama" | "mistral" | "qwen2" => Family::Llama,
+            "llama" | "mistral" | "qwen2" | "phi3" => Family::Llama,
             other => {
-                return Err(format!("model_type `{other}` is not supported (gpt2, llama, mistral, qwen2 are)"));
+                return Err(format!("model_type `{other}` is not supported (gpt2, llama, mistral, qwen2, phi3 are)"));
             }
         };
         let int = |key: &str| -> std::result::Result<usize, String> {
@@ -117,6 +119,7 @@ impl Config {
                     rope_theta: 0.0,
                     tie_word_embeddings: v["tie_word_embeddings"].as_bool().unwrap_or(true),
                     attention_bias: true,
+                    fused_projections: false,
                     labels: labels.clone(),
                 }
             }
@@ -145,6 +148,7 @@ impl Config {
                         }
                         _ => false,
                     },
+                    fused_projections: model_type == "phi3",
                     labels: labels.clone(),
                 }
             }
@@ -178,6 +182,11 @@ impl Config {
                 self.num_heads, self.num_kv_heads
             ));
         }
+        if self.fused_projections && (self.family != Family::Llama || self.attention_bias) {
+            return Err(
+                "fused q/k/v and gate/up projections (phi3) exist only for the llama family without biases".into()
+            );
+        }
         if self.family == Family::Gpt2 && self.num_kv_heads != self.num_heads {
             return Err(format!(
                 "the gpt2 family has no grouped-query attention: num_kv_heads ({}) must equal num_heads ({})",
@@ -196,6 +205,8 @@ impl Config {
             (Family::Gpt2, Head::CausalLm) => "GPT2LMHeadModel",
             (Family::Gpt2, Head::Classification) => "GPT2ForSequenceClassification",
             (Family::Gpt2, Head::MaskedLm) => "GPT2LMHeadModel",
+            (Family::Llama, Head::Classification) if self.fused_projections => "Phi3ForSequenceClassification",
+            (Family::Llama, _) if self.fused_projections => "Phi3ForCausalLM",
             (Family::Llama, Head::Classification) if self.attention_bias => "Qwen2ForSequenceClassification",
             (Family::Llama, _) if self.attention_bias => "Qwen2ForCausalLM",
             (Family::Llama, Head::Classification) => "LlamaForSequenceClassification",
@@ -233,6 +244,13 @@ impl Config {
                 "hidden_act": "silu",
             }),
         };
+        if self.fused_projections {
+            v["model_type"] = json!("phi3");
+            v["original_max_position_embeddings"] = json!(self.max_positions);
+            let o = v.as_object_mut().expect("an object");
+            o.remove("attention_bias");
+            o.remove("mlp_bias");
+        }
         if self.family == Family::Llama && self.attention_bias {
             // A Llama with q/k/v biases is a Qwen2.
             v["model_type"] = json!("qwen2");
@@ -262,6 +280,10 @@ fn rope_theta(v: &Value) -> std::result::Result<f64, String> {
     let scaling = params["rope_type"].as_str().or(v["rope_scaling"]["rope_type"].as_str()).unwrap_or("default");
     if scaling != "default" {
         return Err(format!("rope_type `{scaling}` is not supported (only the default rotary embedding is)"));
+    }
+    let partial = params["partial_rotary_factor"].as_f64().or(v["partial_rotary_factor"].as_f64()).unwrap_or(1.0);
+    if partial != 1.0 {
+        return Err(format!("partial_rotary_factor {partial} is not supported (only rotation of the whole head is)"));
     }
     Ok(params["rope_theta"].as_f64().or(v["rope_theta"].as_f64()).unwrap_or(10_000.0))
 }
@@ -304,6 +326,7 @@ mod tests {
             rope_theta: if family == Family::Llama { 10_000.0 } else { 0.0 },
             tie_word_embeddings: true,
             attention_bias: family == Family::Gpt2,
+            fused_projections: false,
             labels: vec!["LABEL_0".into(), "LABEL_1".into()],
         }
     }
@@ -317,13 +340,17 @@ mod tests {
     }
 
     #[test]
-    fn a_llama_with_qkv_bias_is_written_as_qwen2() {
+    fn llama_variants_keep_their_model_type() {
         let mut c = tiny(Family::Llama);
         c.attention_bias = true;
         let v = c.to_hf();
         assert_eq!(v["model_type"], "qwen2");
         assert_eq!(v["architectures"][0], "Qwen2ForCausalLM");
         assert_eq!(Config::from_hf(&v).unwrap(), c);
+        let mut phi3 = tiny(Family::Llama);
+        phi3.fused_projections = true;
+        assert_eq!(phi3.to_hf()["model_type"], "phi3");
+        assert_eq!(Config::from_hf(&phi3.to_hf()).unwrap(), phi3);
         let mut llama = tiny(Family::Llama).to_hf();
         llama["attention_bias"] = json!(true);
         assert!(Config::from_hf(&llama).unwrap_err().contains("o_proj"));

@@ -41,6 +41,8 @@ enum Mlp {
     Gelu { fc: Linear, proj: Linear },
     /// `down(silu(gate(x)) * up(x))`.
     SwiGlu { gate: Linear, up: Linear, down: Linear },
+    /// The same with gate and up in one matrix (Phi-3's `gate_up_proj`: gate first, then up).
+    FusedSwiGlu { gate_up: Linear, down: Linear },
 }
 
 impl Mlp {
@@ -48,6 +50,11 @@ impl Mlp {
         match self {
             Mlp::Gelu { fc, proj } => proj.forward(gelu_approximate(fc.forward(x))),
             Mlp::SwiGlu { gate, up, down } => down.forward(silu(gate.forward(x.clone())).mul(up.forward(x))),
+            Mlp::FusedSwiGlu { gate_up, down } => {
+                let both = gate_up.forward(x);
+                let i = both.dims()[2] / 2;
+                down.forward(silu(both.clone().narrow(2, 0, i)).mul(both.narrow(2, i, i)))
+            }
         }
     }
 }
@@ -334,20 +341,35 @@ impl Transformer {
                 let kv = c.num_kv_heads * hd;
                 let a = format!("{p}.self_attn");
                 let bias = c.attention_bias;
+                let (qd, inter) = (c.num_heads * hd, c.intermediate_size);
+                let (qkv, mlp) = if c.fused_projections {
+                    (
+                        Qkv::Fused(src.linear(&format!("{a}.qkv_proj"), d, qd + 2 * kv, false, std, true)?),
+                        Mlp::FusedSwiGlu {
+                            gate_up: src.linear(&format!("{p}.mlp.gate_up_proj"), d, 2 * inter, false, std, true)?,
+                            down: src.linear(&format!("{p}.mlp.down_proj"), inter, d, false, resid, true)?,
+                        },
+                    )
+                } else {
+                    (
+                        Qkv::Split {
+                            q: src.linear(&format!("{a}.q_proj"), d, qd, bias, std, true)?,
+                            k: src.linear(&format!("{a}.k_proj"), d, kv, bias, std, true)?,
+                            v: src.linear(&format!("{a}.v_proj"), d, kv, bias, std, true)?,
+                        },
+                        Mlp::SwiGlu {
+                            gate: src.linear(&format!("{p}.mlp.gate_proj"), d, inter, false, std, true)?,
+                            up: src.linear(&format!("{p}.mlp.up_proj"), d, inter, false, std, true)?,
+                            down: src.linear(&format!("{p}.mlp.down_proj"), inter, d, false, resid, true)?,
+                        },
+                    )
+                };
                 Block {
                     norm1: src.norm(&format!("{p}.input_layernorm"), d, false, c.norm_eps)?,
-                    qkv: Qkv::Split {
-                        q: src.linear(&format!("{a}.q_proj"), d, c.num_heads * hd, bias, std, true)?,
-                        k: src.linear(&format!("{a}.k_proj"), d, kv, bias, std, true)?,
-                        v: src.linear(&format!("{a}.v_proj"), d, kv, bias, std, true)?,
-                    },
-                    o_proj: src.linear(&format!("{a}.o_proj"), c.num_heads * hd, d, false, resid, true)?,
+                    qkv,
+                    o_proj: src.linear(&format!("{a}.o_proj"), qd, d, false, resid, true)?,
                     norm2: src.norm(&format!("{p}.post_attention_layernorm"), d, false, c.norm_eps)?,
-                    mlp: Mlp::SwiGlu {
-                        gate: src.linear(&format!("{p}.mlp.gate_proj"), d, c.intermediate_size, false, std, true)?,
-                        up: src.linear(&format!("{p}.mlp.up_proj"), d, c.intermediate_size, false, std, true)?,
-                        down: src.linear(&format!("{p}.mlp.down_proj"), c.intermediate_size, d, false, resid, true)?,
-                    },
+                    mlp,
                 }
             };
             blocks.push(block);
@@ -396,6 +418,7 @@ impl Transformer {
             match &mut b.mlp {
                 Mlp::Gelu { fc, proj } => [fc, proj].into_iter().for_each(|l| l.params(&mut out)),
                 Mlp::SwiGlu { gate, up, down } => [gate, up, down].into_iter().for_each(|l| l.params(&mut out)),
+                Mlp::FusedSwiGlu { gate_up, down } => [gate_up, down].into_iter().for_each(|l| l.params(&mut out)),
             }
         }
         self.final_norm.params(&mut out);
@@ -515,8 +538,8 @@ impl Transformer {
         let (q, k, v) = match &block.qkv {
             Qkv::Fused(l) => {
                 let qkv = l.forward(x);
-                let d = heads * hd;
-                (qkv.clone().narrow(2, 0, d), qkv.clone().narrow(2, d, d), qkv.narrow(2, 2 * d, d))
+                let (qd, kd) = (heads * hd, kv_heads * hd);
+                (qkv.clone().narrow(2, 0, qd), qkv.clone().narrow(2, qd, kd), qkv.narrow(2, qd + kd, kd))
             }
             Qkv::Split { q, k, v } => (q.forward(x.clone()), k.forward(x.clone()), v.forward(x)),
         };

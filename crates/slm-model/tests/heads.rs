@@ -19,6 +19,7 @@ fn config(family: Family, head: Head) -> Config {
         rope_theta: 10_000.0,
         tie_word_embeddings: true,
         attention_bias: false,
+        fused_projections: false,
         labels: vec!["a".into(), "b".into(), "c".into()],
     }
 }

@@ -60,8 +60,13 @@ fn qwen2_gqa_with_qkv_bias_logits_match_transformers() {
 }
 
 #[test]
+fn phi3_fused_projections_logits_match_transformers() {
+    check_family("phi3");
+}
+
+#[test]
 fn save_pretrained_round_trips_the_tensors() {
-    for name in ["gpt2", "llama", "qwen2"] {
+    for name in ["gpt2", "llama", "qwen2", "phi3"] {
         let src = fixture(name).join("model");
         let mut model = Transformer::load(&src, &Device::flex()).unwrap();
         let dir = tempfile::tempdir().unwrap();

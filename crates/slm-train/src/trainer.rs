@@ -411,6 +411,7 @@ fn model_config(recipe: &Recipe, tokenizer: &Tokenizer, labels: &[String]) -> Re
                 rope_theta: 10_000.0,
                 tie_word_embeddings: m.tie_embeddings,
                 attention_bias: !llama,
+                fused_projections: false,
                 labels: vec!["LABEL_0".into(), "LABEL_1".into()],
             }
         }

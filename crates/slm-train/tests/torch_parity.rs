@@ -86,3 +86,8 @@ fn llama_training_matches_pytorch() {
 fn qwen2_training_matches_pytorch() {
     check("qwen2");
 }
+
+#[test]
+fn phi3_training_matches_pytorch() {
+    check("phi3");
+}
