@@ -310,11 +310,11 @@ pub fn import_hf_dir(src: &Path, out: &Path, overwrite: bool) -> Result<ImportSu
     let config: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| ModelError::format(&config_path, format!("not JSON: {e}")))?;
     let model_type = config["model_type"].as_str().unwrap_or_default();
-    if !matches!(model_type, "llama" | "mistral" | "qwen2" | "gpt2") {
+    if !matches!(model_type, "llama" | "mistral" | "qwen2" | "phi3" | "gpt2") {
         return Err(ModelError::Unsupported {
             path: config_path,
             what: format!("model_type `{model_type}`"),
-            supported: "slm imports gpt2 and llama-family directories (llama, mistral, qwen2)".into(),
+            supported: "slm imports gpt2 and llama-family directories (llama, mistral, qwen2, phi3)".into(),
         });
     }
     // Loading the model proves every tensor is there with a supported dtype and shape.

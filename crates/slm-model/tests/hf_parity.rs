@@ -154,6 +154,12 @@ fn sharded_checkpoints_load_and_import() {
     assert_eq!(whole, from_shards);
     let out = tmp.path().join("imported");
     slm_model::hf::import_hf_dir(&sharded, &out, false).unwrap();
+    // Every family's directory imports.
+    for name in ["gpt2", "qwen2", "phi3"] {
+        let dest = tmp.path().join(format!("imported-{name}"));
+        let summary = slm_model::hf::import_hf_dir(&fixture(name).join("model"), &dest, false).unwrap();
+        assert!(summary.parameters > 0, "{name}");
+    }
     assert!(out.join("model.safetensors").is_file() && !out.join("model.safetensors.index.json").exists());
     assert_eq!(logits_of(&Transformer::load(&out, &Device::flex()).unwrap(), &ids), whole);
 }
