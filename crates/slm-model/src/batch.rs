@@ -120,8 +120,11 @@ impl Generator {
             };
             let input = Tensor::<2, Int>::from_data(TensorData::new(tokens, [b, 1]), &device);
             let logits = self.model.lm_logits(self.model.hidden(input, &ctx, &mut cache));
-            for (i, r) in rows.iter_mut().enumerate() {
-                self.advance(r, last_logits(logits.clone(), i), opts, context);
+            // One read-back for the whole batch.
+            let [_, _, vocab] = logits.dims();
+            let all: Vec<f32> = logits.into_data().try_to_vec().expect("f32 logits");
+            for (r, row_logits) in rows.iter_mut().zip(all.chunks_exact(vocab)) {
+                self.advance(r, row_logits.to_vec(), opts, context);
             }
             self.retire(&mut rows, &mut cache, &opts.stop, &mut on_done)?;
         }
