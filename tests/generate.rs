@@ -156,6 +156,24 @@ fn generate_bad_input_exits_2() {
     );
     assert_bad_input(&slm(&["generate", "--model", m, "--prompt", "hi", "--strategy", "nucleus"]), &["nucleus"]);
     assert_bad_input(&slm(&["generate", "--model", m, "--prompt", ""]), &["empty"]);
+    // A prompt longer than the model's context.
+    let long = "to be or not ".repeat(400);
+    assert_bad_input(&slm(&["generate", "--model", m, "--prompt", &long]), &["the model's context is"]);
+    // A config.json without a key, and a tokenizer.json that does not parse.
+    let broken = dir.path().join("broken");
+    std::fs::create_dir(&broken).unwrap();
+    for f in ["config.json", "model.safetensors", "tokenizer.json"] {
+        std::fs::copy(model.join(f), broken.join(f)).unwrap();
+    }
+    let b = broken.to_str().unwrap();
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model.join("config.json")).unwrap()).unwrap();
+    config.as_object_mut().unwrap().remove("hidden_size");
+    std::fs::write(broken.join("config.json"), config.to_string()).unwrap();
+    assert_bad_input(&slm(&["generate", "--model", b, "--prompt", "hi"]), &["config.json", "`hidden_size` is missing"]);
+    std::fs::copy(model.join("config.json"), broken.join("config.json")).unwrap();
+    std::fs::write(broken.join("tokenizer.json"), "{ not json").unwrap();
+    assert_bad_input(&slm(&["generate", "--model", b, "--prompt", "hi"]), &["tokenizer.json", "not a valid tokenizer"]);
     // Sampling with a seed is reproducible through the CLI.
     let sample = || {
         let o = slm(&[
