@@ -96,3 +96,52 @@ fn export_writes_an_hf_directory_with_the_same_tensors() {
     let bad = common::slm(&["export", &src.display().to_string(), "--format", "onnx", "--out", &out_s]);
     common::assert_bad_input(&bad, &["--format onnx is not supported"]);
 }
+
+#[test]
+fn quantize_stores_half_and_int8_models_that_still_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = common::root().join("crates/slm-model/tests/fixtures/hf/slm_llama/model");
+    let src_s = src.display().to_string();
+    let size = |p: &std::path::Path| std::fs::metadata(p.join("model.safetensors")).unwrap().len() as f64;
+    let text = tmp.path().join("text.txt");
+    let shakespeare = std::fs::read_to_string(common::dataset("tinyshakespeare/input.txt")).unwrap();
+    std::fs::write(&text, &shakespeare[..4000]).unwrap();
+    let ppl = |model: &str| {
+        let o = common::slm(&[
+            "eval",
+            "--metric",
+            "perplexity",
+            "--model",
+            model,
+            "--data",
+            &text.display().to_string(),
+            "--window",
+            "32",
+            "--json",
+        ]);
+        assert!(o.status.success(), "{}", common::stderr(&o));
+        common::json(&o)["perplexity"].as_f64().unwrap()
+    };
+    let base = ppl(&src_s);
+    for (to, max_ratio) in [("f16", 0.55), ("bf16", 0.55), ("int8", 0.75)] {
+        let out = tmp.path().join(to);
+        let o = common::slm(&["quantize", &src_s, "--to", to, "--out", &out.display().to_string()]);
+        assert!(o.status.success(), "{}", common::stderr(&o));
+        assert!(size(&out) < max_ratio * size(&src), "{to}: {} of {}", size(&out), size(&src));
+        let q = ppl(&out.display().to_string());
+        assert!((q / base - 1.0).abs() < 0.02, "{to}: perplexity {q} vs f32 {base}");
+        let slm_json = std::fs::read_to_string(out.join("slm.json")).unwrap();
+        assert!(slm_json.contains(&format!("\"method\": \"{to}\"")), "{slm_json}");
+    }
+    let again = common::slm(&[
+        "quantize",
+        &tmp.path().join("int8").display().to_string(),
+        "--to",
+        "int8",
+        "--out",
+        &tmp.path().join("again").display().to_string(),
+    ]);
+    common::assert_bad_input(&again, &["already quantized"]);
+    let bad = common::slm(&["quantize", &src_s, "--to", "int4", "--out", &tmp.path().join("x").display().to_string()]);
+    common::assert_bad_input(&bad, &["--to int4 is not supported"]);
+}

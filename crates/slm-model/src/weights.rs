@@ -35,6 +35,14 @@ impl Weights {
         self.tensors().is_ok_and(|t| t.tensor(name).is_ok())
     }
 
+    /// The storage type of `name`, when the file has it.
+    ///
+    /// # Errors
+    /// Not a safetensors file.
+    pub fn dtype(&self, name: &str) -> Result<Option<safetensors::Dtype>> {
+        Ok(self.tensors()?.tensor(name).ok().map(|t| t.dtype()))
+    }
+
     /// Names of all tensors in the file.
     ///
     /// # Errors
@@ -66,11 +74,23 @@ impl Weights {
             safetensors::Dtype::BF16 => {
                 data.chunks_exact(2).map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
             }
+            safetensors::Dtype::I8 => {
+                // slm's int8 matrices: one f32 scale per row (output channel) in `<name>_scale`.
+                let scale_name = format!("{name}_scale");
+                let (_, scales) = self.raw(&scale_name)?.ok_or_else(|| {
+                    ModelError::format(&self.path, format!("int8 tensor `{name}` has no `{scale_name}`"))
+                })?;
+                let cols = t.shape().iter().skip(1).product::<usize>().max(1);
+                if scales.len() * cols != data.len() {
+                    return Err(ModelError::format(&self.path, format!("`{scale_name}` does not match `{name}`")));
+                }
+                data.iter().enumerate().map(|(i, &q)| f32::from(q as i8) * scales[i / cols]).collect()
+            }
             other => {
                 return Err(ModelError::Unsupported {
                     path: self.path.clone(),
                     what: format!("dtype {other:?} of `{name}`"),
-                    supported: "slm loads F32, F16 and BF16 weights".into(),
+                    supported: "slm loads F32, F16, BF16 and its own int8 (with per-row scales) weights".into(),
                 });
             }
         };

@@ -7,6 +7,7 @@ mod generate;
 mod import;
 mod normalize;
 mod plot;
+mod quantize;
 mod split;
 mod tokenizer;
 mod train;
@@ -31,6 +32,7 @@ pub enum Command {
     Generate(generate::Args),
     Train(train::Args),
     Export(export::Args),
+    Quantize(quantize::Args),
     Plot(plot::Args),
 }
 
@@ -47,6 +49,7 @@ pub fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::Generate(args) => generate::run(args),
         Command::Train(args) => train::run(args),
         Command::Export(args) => export::run(args),
+        Command::Quantize(args) => quantize::run(args),
         Command::Plot(args) => plot::run(args),
     }
 }
