@@ -133,6 +133,28 @@ fn quantize_stores_half_and_int8_models_that_still_run() {
         let slm_json = std::fs::read_to_string(out.join("slm.json")).unwrap();
         assert!(slm_json.contains(&format!("\"method\": \"{to}\"")), "{slm_json}");
     }
+    // KL of next-token distributions against the f32 model: zero for the model itself, small for int8.
+    let kl = |model: &str| {
+        let o = common::slm(&[
+            "eval",
+            "--metric",
+            "perplexity",
+            "--model",
+            model,
+            "--reference-model",
+            &src_s,
+            "--data",
+            &text.display().to_string(),
+            "--window",
+            "32",
+            "--json",
+        ]);
+        assert!(o.status.success(), "{}", common::stderr(&o));
+        common::json(&o)["kl_from_reference"].as_f64().unwrap()
+    };
+    assert!(kl(&src_s).abs() < 1e-6);
+    let int8 = kl(&tmp.path().join("int8").display().to_string());
+    assert!(int8 > 0.0 && int8 < 0.01, "int8 KL {int8}");
     let again = common::slm(&[
         "quantize",
         &tmp.path().join("int8").display().to_string(),

@@ -600,6 +600,19 @@ impl Transformer {
         picked.into_data().try_to_vec::<f32>().expect("f32 logits").into_iter().map(f64::from).collect()
     }
 
+    /// Sum over the positions of `tokens` of KL(reference ‖ self) between the two models' next-token
+    /// distributions (nats), and the number of positions. Both models must share the vocabulary.
+    pub fn kl_from(&self, reference: &Transformer, tokens: &[u32]) -> (f64, usize) {
+        let data: Vec<i64> = tokens.iter().map(|&t| i64::from(t)).collect();
+        let input =
+            |device: &Device| Tensor::<2, Int>::from_data(TensorData::new(data.clone(), [1, tokens.len()]), device);
+        let ours = log_softmax(self.forward(input(&self.device), &mut self.cache()), 2);
+        let theirs = log_softmax(reference.forward(input(&reference.device), &mut reference.cache()), 2);
+        let theirs = Tensor::from_data(theirs.into_data(), &self.device);
+        let kl = theirs.clone().exp().mul(theirs.sub(ours)).sum();
+        (f64::from(kl.into_scalar::<f32>()), tokens.len())
+    }
+
     /// The device the weights live on.
     pub fn device(&self) -> &Device {
         &self.device

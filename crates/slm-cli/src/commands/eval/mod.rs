@@ -108,6 +108,10 @@ pub struct Args {
     /// pass@k: write per-problem results (JSONL) here.
     #[arg(long)]
     details: Option<PathBuf>,
+    /// Perplexity: also report KL(reference ‖ model) of next-token distributions against this model
+    /// directory (e.g. the f32 model of a quantized one).
+    #[arg(long, value_name = "DIR")]
+    reference_model: Option<PathBuf>,
     /// Perplexity: model directory.
     #[arg(long)]
     model: Option<PathBuf>,

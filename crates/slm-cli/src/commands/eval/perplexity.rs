@@ -41,14 +41,31 @@ pub fn run(args: &Args) -> Result<Report, CliError> {
         texts.push(generator.encode(&text)?);
     }
     let p = perplexity(&mut ModelScorer { generator: &generator, window }, &texts, stride)?;
-    let json = json!({"metric": "perplexity", "perplexity": p.perplexity, "nll": p.nll, "tokens": p.tokens,
+    let mut json = json!({"metric": "perplexity", "perplexity": p.perplexity, "nll": p.nll, "tokens": p.tokens,
         "window": window, "stride": stride, "texts": texts.len()});
+    let mut kl_line = String::new();
+    if let Some(reference) = &args.reference_model {
+        // KL(reference ‖ model) of the next-token distributions over each text's first window.
+        let reference = Generator::load(reference, &burn::prelude::Device::flex())?;
+        if reference.model.config.vocab_size != generator.model.config.vocab_size {
+            return Err(CliError::Usage("--reference-model has another vocabulary than --model".into()));
+        }
+        let (mut sum, mut count) = (0.0, 0);
+        for t in texts.iter().filter(|t| !t.is_empty()) {
+            let (s, n) = generator.model.kl_from(&reference.model, &t[..t.len().min(window)]);
+            sum += s;
+            count += n;
+        }
+        let kl = sum / count.max(1) as f64;
+        json["kl_from_reference"] = json!(kl);
+        kl_line = format!("KL(reference ‖ model) {kl:.3e} nats per token over {count} positions\n");
+    }
     let human = format!(
         "perplexity {:.4} (mean NLL {:.4} nats over {} predicted tokens of {} texts; window {window}, stride {stride})\n",
         p.perplexity,
         p.nll,
         p.tokens,
         texts.len()
-    );
+    ) + &kl_line;
     Ok(Report { json, human })
 }
