@@ -6,23 +6,9 @@ use std::path::PathBuf;
 
 use common::*;
 
-/// SmolLM2's GGUF from SLM_MODELS_DIR (CI: ../shared/models), else models/, fetched when absent.
+/// The SmolLM2 GGUF (slm_model::models_dir: SLM_MODELS_DIR, ../shared/models, or fetched into models/).
 fn smollm2_gguf() -> PathBuf {
-    let rel = "smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf";
-    let dirs = match std::env::var_os("SLM_MODELS_DIR") {
-        Some(d) => vec![PathBuf::from(d)],
-        None => vec![root().join("../shared/models"), root().join("models")],
-    };
-    if let Some(found) = dirs.iter().map(|d| d.join(rel)).find(|p| p.exists()) {
-        return found;
-    }
-    let target = dirs.last().unwrap();
-    let status = std::process::Command::new(root().join("scripts/fetch-models.sh"))
-        .env("SLM_MODELS_DIR", target)
-        .status()
-        .expect("scripts/fetch-models.sh runs");
-    assert!(status.success());
-    target.join(rel)
+    slm_model::models_dir::find_or_fetch(&root(), slm_model::models_dir::SMOLLM2_GGUF).unwrap()
 }
 
 #[test]

@@ -106,55 +106,28 @@ fn quantize_stores_half_and_int8_models_that_still_run() {
     let text = tmp.path().join("text.txt");
     let shakespeare = std::fs::read_to_string(common::dataset("tinyshakespeare/input.txt")).unwrap();
     std::fs::write(&text, &shakespeare[..4000]).unwrap();
-    let ppl = |model: &str| {
-        let o = common::slm(&[
-            "eval",
-            "--metric",
-            "perplexity",
-            "--model",
-            model,
-            "--data",
-            &text.display().to_string(),
-            "--window",
-            "32",
-            "--json",
-        ]);
+    // Perplexity of `model` on the text, and KL(f32 model ‖ model) of next-token distributions.
+    let score = |model: &str| {
+        let text = text.display().to_string();
+        let args = ["eval", "--metric", "perplexity", "--model", model, "--reference-model", &src_s];
+        let o = common::slm(&[&args[..], &["--data", &text, "--window", "32", "--json"]].concat());
         assert!(o.status.success(), "{}", common::stderr(&o));
-        common::json(&o)["perplexity"].as_f64().unwrap()
+        let j = common::json(&o);
+        (j["perplexity"].as_f64().unwrap(), j["kl_from_reference"].as_f64().unwrap())
     };
-    let base = ppl(&src_s);
-    for (to, max_ratio) in [("f16", 0.55), ("bf16", 0.55), ("int8", 0.75)] {
+    let (base, self_kl) = score(&src_s);
+    assert!(self_kl.abs() < 1e-6, "KL of the model to itself: {self_kl}");
+    for (to, max_ratio, max_kl) in [("f16", 0.55, 1e-4), ("bf16", 0.55, 1e-3), ("int8", 0.75, 0.01)] {
         let out = tmp.path().join(to);
         let o = common::slm(&["quantize", &src_s, "--to", to, "--out", &out.display().to_string()]);
         assert!(o.status.success(), "{}", common::stderr(&o));
         assert!(size(&out) < max_ratio * size(&src), "{to}: {} of {}", size(&out), size(&src));
-        let q = ppl(&out.display().to_string());
+        let (q, kl) = score(&out.display().to_string());
         assert!((q / base - 1.0).abs() < 0.02, "{to}: perplexity {q} vs f32 {base}");
+        assert!(kl > -1e-6 && kl < max_kl, "{to}: KL {kl}");
         let slm_json = std::fs::read_to_string(out.join("slm.json")).unwrap();
         assert!(slm_json.contains(&format!("\"method\": \"{to}\"")), "{slm_json}");
     }
-    // KL of next-token distributions against the f32 model: zero for the model itself, small for int8.
-    let kl = |model: &str| {
-        let o = common::slm(&[
-            "eval",
-            "--metric",
-            "perplexity",
-            "--model",
-            model,
-            "--reference-model",
-            &src_s,
-            "--data",
-            &text.display().to_string(),
-            "--window",
-            "32",
-            "--json",
-        ]);
-        assert!(o.status.success(), "{}", common::stderr(&o));
-        common::json(&o)["kl_from_reference"].as_f64().unwrap()
-    };
-    assert!(kl(&src_s).abs() < 1e-6);
-    let int8 = kl(&tmp.path().join("int8").display().to_string());
-    assert!(int8 > 0.0 && int8 < 0.01, "int8 KL {int8}");
     let again = common::slm(&[
         "quantize",
         &tmp.path().join("int8").display().to_string(),
