@@ -18,4 +18,4 @@ slm tokenizer train datasets/tinyshakespeare/input.txt --kind bpe --vocab-size 2
 slm tokenizer encode --tokenizer "$out/tokenizer.json" --text "To be, or not to be"
 slm train recipes/tiny-ci.toml --out "$out/tiny-ci"
 slm plot "$out/tiny-ci" --out "$out/tiny-ci.png"
-slm generate --model "$out/tiny-ci/final" --prompt "ROMEO:" --max-new-tokens 40
+slm generate --model "$out/tiny-ci/final" --prompt "ROMEO:" --max-new-tokens 60 --strategy sample --temperature 0.8
