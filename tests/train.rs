@@ -62,8 +62,11 @@ fn a_stopped_run_resumes_bit_for_bit() {
     let o = slm(&[&["train", "recipes/tiny-ci.toml", "--out", &resumed, "--stop-after", "13"][..], &short].concat());
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!Path::new(&resumed).join("final").exists());
-    let o = slm(&["train", "--resume", &resumed]);
+    let o = slm(&["train", "--resume", &resumed, "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
+    let summary: serde_json::Value = serde_json::from_str(&common::stdout(&o)).unwrap();
+    assert_eq!(summary["steps"], 24);
+    assert!(summary["final_model"].as_str().unwrap().ends_with("final"));
     let (a, b) = (train_losses(Path::new(&straight)), train_losses(Path::new(&resumed)));
     assert_eq!(a.len(), 24);
     assert_eq!(a, b, "every step's loss must match exactly");

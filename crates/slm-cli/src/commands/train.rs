@@ -1,6 +1,6 @@
 //! `slm train`: run a recipe, with a live progress bar (plain log lines when stderr is not a terminal).
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -42,6 +42,9 @@ pub struct Args {
     /// Stop after this step with a checkpoint, as if interrupted (`--resume` continues).
     #[arg(long, value_name = "STEP")]
     stop_after: Option<u64>,
+    /// Print a JSON summary of the run to stdout.
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn run(args: Args) -> Result<ExitCode, CliError> {
@@ -63,6 +66,20 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let mut view = View::new();
     let summary = slm_train::train(&recipe, &opts, &mut view)?;
     view.finish();
+    if args.json {
+        let json = serde_json::json!({
+            "metric": "train",
+            "run": summary.run.display().to_string(),
+            "steps": summary.steps,
+            "train_loss": summary.losses.last(),
+            "val_loss": summary.val_loss,
+            "best_metric": summary.best_metric,
+            "parameters": summary.parameters,
+            "tokens_per_s": summary.tokens_per_s,
+            "final_model": summary.final_model.as_ref().map(|p| p.display().to_string()),
+        });
+        writeln!(std::io::stdout().lock(), "{json}")?;
+    }
     let last = summary.losses.last().map_or(String::from("-"), |l| format!("{l:.4}"));
     let val = summary.val_loss.map_or(String::from("-"), |l| format!("{l:.4}"));
     match &summary.final_model {
