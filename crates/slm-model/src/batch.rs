@@ -139,8 +139,7 @@ impl Generator {
         }
         row.new.push(next);
         row.all.push(next);
-        let hit_stop = !opts.stop.is_empty()
-            && opts.stop.iter().any(|s| self.decode(&row.new).is_ok_and(|t| t.contains(s.as_str())));
+        let hit_stop = self.hits_stop(&row.new, &opts.stop);
         row.done = hit_stop || row.new.len() >= opts.max_new_tokens || row.all.len() >= context;
     }
 
@@ -157,10 +156,7 @@ impl Generator {
         }
         let keep: Vec<usize> = (0..rows.len()).filter(|&i| !rows[i].done).collect();
         for r in rows.iter().filter(|r| r.done) {
-            let mut text = self.decode(&r.new)?;
-            if let Some(cut) = stop.iter().filter_map(|s| text.find(s.as_str())).min() {
-                text.truncate(cut);
-            }
+            let text = self.text_before_stop(&r.new, stop)?;
             on_done(BatchOutput { id: r.id, text, tokens: r.new.clone() });
         }
         rows.retain(|r| !r.done);

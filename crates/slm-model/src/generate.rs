@@ -182,9 +182,7 @@ impl Generator {
             on_token(next);
             new.push(next);
             all.push(next);
-            if !opts.stop.is_empty()
-                && opts.stop.iter().any(|s| self.decode(&new).is_ok_and(|t| t.contains(s.as_str())))
-            {
+            if self.hits_stop(&new, &opts.stop) {
                 break;
             }
             logits = if opts.use_cache && all.len() <= context {
@@ -195,12 +193,23 @@ impl Generator {
                 self.model.forward(as_tensor(&all[all.len().saturating_sub(context)..]), &mut self.model.cache())
             };
         }
-        let mut text = self.decode(&new)?;
-        if let Some(cut) = opts.stop.iter().filter_map(|s| text.find(s.as_str())).min() {
-            text.truncate(cut);
-        }
+        let text = self.text_before_stop(&new, &opts.stop)?;
         let decode_secs = started.elapsed().as_secs_f64() - prefill_secs;
         Ok(Generation { text, tokens: new, prompt_tokens: ids.len(), prefill_secs, decode_secs })
+    }
+
+    /// Whether the text of `new` contains one of the `stop` strings (decoded once).
+    pub(crate) fn hits_stop(&self, new: &[u32], stop: &[String]) -> bool {
+        !stop.is_empty() && self.decode(new).is_ok_and(|t| stop.iter().any(|s| t.contains(s.as_str())))
+    }
+
+    /// The text of `new`, cut before the first `stop` string it contains.
+    pub(crate) fn text_before_stop(&self, new: &[u32], stop: &[String]) -> Result<String> {
+        let mut text = self.decode(new)?;
+        if let Some(cut) = stop.iter().filter_map(|s| text.find(s.as_str())).min() {
+            text.truncate(cut);
+        }
+        Ok(text)
     }
 
     /// Decodes ids to text, special tokens removed.

@@ -117,6 +117,17 @@ pub(crate) fn write_json(dir: &Path, name: &str, value: &serde_json::Value) -> R
     std::fs::write(&path, text).map_err(|e| ModelError::Io { path, source: e })
 }
 
+/// Copies the files `names` that exist in `from` into `to`.
+pub(crate) fn copy_present(from: &Path, to: &Path, names: &[&str]) -> Result<()> {
+    for name in names {
+        let src = from.join(name);
+        if src.exists() {
+            std::fs::copy(&src, to.join(name)).map_err(|e| ModelError::Io { path: src, source: e })?;
+        }
+    }
+    Ok(())
+}
+
 /// Refuses an existing output directory unless `overwrite`.
 pub(crate) fn refuse_existing(out: &Path, overwrite: bool) -> Result<()> {
     if out.exists() && !overwrite {
@@ -335,14 +346,11 @@ pub fn import_hf_dir(src: &Path, out: &Path, overwrite: bool) -> Result<ImportSu
             &path,
         )?;
     }
-    for name in
-        ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "generation_config.json"]
-    {
-        let from = src.join(name);
-        if from.exists() {
-            std::fs::copy(&from, tmp.path().join(name)).map_err(|e| ModelError::Io { path: from, source: e })?;
-        }
-    }
+    copy_present(
+        src,
+        tmp.path(),
+        &["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "generation_config.json"],
+    )?;
     write_json(tmp.path(), "slm.json", &json!({"source": {"format": "hf", "dir": src.display().to_string()}}))?;
     publish(tmp, out)?;
     let weights = out.join("model.safetensors");

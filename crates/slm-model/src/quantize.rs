@@ -16,7 +16,8 @@ use half::{bf16, f16};
 use serde_json::json;
 
 use crate::error::{ModelError, Result};
-use crate::hf::{publish, refuse_existing, staging_dir, write_json};
+use crate::hf::{copy_present, publish, refuse_existing, staging_dir, write_json};
+use crate::save::write_raw;
 use crate::weights::Weights;
 
 /// A storage precision.
@@ -141,30 +142,22 @@ pub fn quantize_dir(src: &Path, out: &Path, to: Precision, overwrite: bool) -> R
         }
     }
     let tmp = staging_dir(out)?;
-    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
-        .iter()
-        .map(|(n, dtype, shape, bytes)| {
-            (n.clone(), safetensors::tensor::TensorView::new(*dtype, shape.clone(), bytes).expect("shape matches"))
-        })
-        .collect();
     let st_path = tmp.path().join("model.safetensors");
-    let meta = std::collections::HashMap::from([("format".to_owned(), "pt".to_owned())]);
-    safetensors::serialize_to_file(views, Some(meta), &st_path)
-        .map_err(|e| ModelError::format(&st_path, format!("cannot write safetensors: {e}")))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&st_path, std::fs::Permissions::from_mode(0o644))
-            .map_err(|e| ModelError::Io { path: st_path.clone(), source: e })?;
-    }
-    for name in
-        ["config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json", "special_tokens_map.json"]
-    {
-        let from = src.join(name);
-        if from.exists() {
-            std::fs::copy(&from, tmp.path().join(name)).map_err(|e| ModelError::Io { path: from, source: e })?;
-        }
-    }
+    write_raw(
+        tensors.iter().map(|(n, dtype, shape, bytes)| (n.as_str(), *dtype, shape.as_slice(), bytes.as_slice())),
+        &st_path,
+    )?;
+    copy_present(
+        src,
+        tmp.path(),
+        &[
+            "config.json",
+            "tokenizer.json",
+            "tokenizer_config.json",
+            "generation_config.json",
+            "special_tokens_map.json",
+        ],
+    )?;
     let mut slm: serde_json::Value = std::fs::read_to_string(src.join("slm.json"))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())

@@ -7,7 +7,7 @@ use std::path::Path;
 use serde_json::json;
 
 use crate::error::{ModelError, Result};
-use crate::hf::{bytemuck_f32, publish, refuse_existing, staging_dir, write_json};
+use crate::hf::{bytemuck_f32, copy_present, publish, refuse_existing, staging_dir, write_json};
 use crate::layers::TensorMut;
 use crate::transformer::Transformer;
 
@@ -19,12 +19,24 @@ pub fn write_safetensors<'a>(
     tensors: impl IntoIterator<Item = (&'a str, &'a [usize], &'a [f32])>,
     path: &Path,
 ) -> Result<()> {
+    let tensors =
+        tensors.into_iter().map(|(name, shape, data)| (name, safetensors::Dtype::F32, shape, bytemuck_f32(data)));
+    write_raw(tensors, path)
+}
+
+/// Writes tensors `(name, dtype, shape, little-endian bytes)` to a safetensors file readable by everyone.
+///
+/// # Errors
+/// The file cannot be written.
+pub fn write_raw<'a>(
+    tensors: impl IntoIterator<Item = (&'a str, safetensors::Dtype, &'a [usize], &'a [u8])>,
+    path: &Path,
+) -> Result<()> {
     let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
         .into_iter()
-        .map(|(name, shape, data)| {
+        .map(|(name, dtype, shape, bytes)| {
             let view =
-                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.to_vec(), bytemuck_f32(data))
-                    .expect("shape matches the data");
+                safetensors::tensor::TensorView::new(dtype, shape.to_vec(), bytes).expect("shape matches the data");
             (name.to_owned(), view)
         })
         .collect();
@@ -92,11 +104,6 @@ pub fn save_pretrained(model: &mut Transformer, out: &Path, tokenizer_dir: &Path
         "generation_config.json",
         &json!({"bos_token_id": bos, "eos_token_id": eos, "pad_token_id": pad}),
     )?;
-    for name in ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"] {
-        let from = tokenizer_dir.join(name);
-        if from.exists() {
-            std::fs::copy(&from, tmp.path().join(name)).map_err(|e| ModelError::Io { path: from, source: e })?;
-        }
-    }
+    copy_present(tokenizer_dir, tmp.path(), &["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"])?;
     publish(tmp, out)
 }

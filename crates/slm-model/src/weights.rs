@@ -10,6 +10,10 @@ use crate::error::{ModelError, Result};
 pub struct Weights {
     path: PathBuf,
     map: memmap2::Mmap,
+    /// Where the tensor data starts (after the 8-byte length and the JSON header).
+    data_start: usize,
+    /// The header, parsed once.
+    metadata: safetensors::tensor::Metadata,
 }
 
 impl Weights {
@@ -22,17 +26,14 @@ impl Weights {
         // SAFETY: read-only map of a file slm does not modify while it is open.
         let map =
             unsafe { memmap2::Mmap::map(&file) }.map_err(|e| ModelError::Io { path: path.to_owned(), source: e })?;
-        Ok(Weights { path: path.to_owned(), map })
-    }
-
-    fn tensors(&self) -> Result<safetensors::SafeTensors<'_>> {
-        safetensors::SafeTensors::deserialize(&self.map)
-            .map_err(|e| ModelError::format(&self.path, format!("not a safetensors file: {e}")))
+        let (header, metadata) = safetensors::SafeTensors::read_metadata(&map)
+            .map_err(|e| ModelError::format(path, format!("not a safetensors file: {e}")))?;
+        Ok(Weights { path: path.to_owned(), map, data_start: 8 + header, metadata })
     }
 
     /// Whether the file has a tensor named `name`.
     pub fn contains(&self, name: &str) -> bool {
-        self.tensors().is_ok_and(|t| t.tensor(name).is_ok())
+        self.metadata.info(name).is_some()
     }
 
     /// The storage type of `name`, when the file has it.
@@ -40,7 +41,7 @@ impl Weights {
     /// # Errors
     /// Not a safetensors file.
     pub fn dtype(&self, name: &str) -> Result<Option<safetensors::Dtype>> {
-        Ok(self.tensors()?.tensor(name).ok().map(|t| t.dtype()))
+        Ok(self.metadata.info(name).map(|t| t.dtype))
     }
 
     /// Names of all tensors in the file.
@@ -48,7 +49,7 @@ impl Weights {
     /// # Errors
     /// Not a safetensors file.
     pub fn names(&self) -> Result<Vec<String>> {
-        Ok(self.tensors()?.names().into_iter().map(str::to_owned).collect())
+        Ok(self.metadata.tensors().into_keys().collect())
     }
 
     /// The error for a problem with this file.
@@ -61,10 +62,12 @@ impl Weights {
     /// # Errors
     /// Not a safetensors file, or a dtype other than F32, F16 and BF16.
     pub fn raw(&self, name: &str) -> Result<Option<(Vec<usize>, Vec<f32>)>> {
-        let st = self.tensors()?;
-        let Ok(t) = st.tensor(name) else { return Ok(None) };
-        let data = t.data();
-        let values = match t.dtype() {
+        let Some(t) = self.metadata.info(name) else { return Ok(None) };
+        let (start, end) = t.data_offsets;
+        let data = self.map.get(self.data_start + start..self.data_start + end).ok_or_else(|| {
+            ModelError::format(&self.path, format!("the data of `{name}` lies past the end of the file"))
+        })?;
+        let values = match t.dtype {
             safetensors::Dtype::F32 => {
                 data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
             }
@@ -80,7 +83,7 @@ impl Weights {
                 let (_, scales) = self.raw(&scale_name)?.ok_or_else(|| {
                     ModelError::format(&self.path, format!("int8 tensor `{name}` has no `{scale_name}`"))
                 })?;
-                let cols = t.shape().iter().skip(1).product::<usize>().max(1);
+                let cols = t.shape.iter().skip(1).product::<usize>().max(1);
                 if scales.len() * cols != data.len() {
                     return Err(ModelError::format(&self.path, format!("`{scale_name}` does not match `{name}`")));
                 }
@@ -94,7 +97,7 @@ impl Weights {
                 });
             }
         };
-        Ok(Some((t.shape().to_vec(), values)))
+        Ok(Some((t.shape.clone(), values)))
     }
 }
 

@@ -238,26 +238,26 @@ pub fn build(
     let max = section.max_length;
     match section.format {
         DataFormat::Text => {
+            let encoded =
+                records.iter().map(|(line, v)| encode(tokenizer, path, *line, &v[0])).collect::<Result<Vec<_>>>()?;
+            if !section.packing {
+                let examples = encoded
+                    .into_iter()
+                    .map(|mut ids| {
+                        ids.push(specials.eos);
+                        ids.truncate(max + 1);
+                        let n = ids.len() - 1;
+                        Example { tokens: ids, weight: vec![true; n], docs: None, label: None, targets: None }
+                    })
+                    .filter(|e| e.tokens.len() >= 2)
+                    .collect();
+                return Ok(Dataset::Examples(examples));
+            }
             let (mut tokens, mut docs) = (Vec::new(), Vec::new());
-            for (d, (line, values)) in records.iter().enumerate() {
-                let ids = encode(tokenizer, path, *line, &values[0])?;
+            for (d, ids) in encoded.into_iter().enumerate() {
                 docs.extend(std::iter::repeat_n(d as u32, ids.len() + 1));
                 tokens.extend(ids);
                 tokens.push(specials.eos);
-            }
-            if !section.packing {
-                let examples = records
-                    .iter()
-                    .map(|(line, v)| {
-                        let mut ids = encode(tokenizer, path, *line, &v[0])?;
-                        ids.push(specials.eos);
-                        ids.truncate(max + 1);
-                        let n = ids.len().saturating_sub(1);
-                        Ok(Example { tokens: ids, weight: vec![true; n], docs: None, label: None, targets: None })
-                    })
-                    .filter(|e: &Result<Example>| e.as_ref().map_or(true, |e| e.tokens.len() >= 2))
-                    .collect::<Result<Vec<_>>>()?;
-                return Ok(Dataset::Examples(examples));
             }
             if tokens.len() < 2 * max + 1 {
                 return Err(TrainError::Data {

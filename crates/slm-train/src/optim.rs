@@ -109,16 +109,6 @@ pub fn track(params: Vec<ParamMut<'_>>) {
     }
 }
 
-/// Drops the autodiff association of every parameter (for evaluation and saving).
-pub fn untrack(params: Vec<ParamMut<'_>>) {
-    for p in params {
-        match p.tensor {
-            TensorMut::Vector(t) => *t = t.clone().without_autodiff(),
-            TensorMut::Matrix(t) => *t = t.clone().without_autodiff(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -476,15 +476,22 @@ impl Run {
         self.state.epoch as f64 + self.state.position as f64 / self.train.len() as f64
     }
 
+    /// `examples` corrupted for masked-LM training (unchanged for other objectives).
+    fn masked(&self, examples: Vec<Example>, rng: &mut rand_chacha::ChaCha8Rng) -> Vec<Example> {
+        match self.mask_id {
+            Some(mask) => {
+                let vocab = self.model.config.vocab_size as u32;
+                examples.iter().map(|e| mlm::corrupt(e, mask, vocab, rng)).collect()
+            }
+            None => examples,
+        }
+    }
+
     /// One optimizer step; returns (loss, grad norm, input tokens).
     fn step(&mut self, lr: f64) -> Result<(f64, f64, usize)> {
         let (batch_size, accum) = (self.recipe.train.batch_size, self.recipe.train.grad_accum);
-        let mut examples = self.next_examples(batch_size * accum);
-        if let Some(mask) = self.mask_id {
-            let mut rng = mlm::step_rng(self.recipe.seed, self.state.step + 1);
-            let vocab = self.model.config.vocab_size as u32;
-            examples = examples.iter().map(|e| mlm::corrupt(e, mask, vocab, &mut rng)).collect();
-        }
+        let examples = self.next_examples(batch_size * accum);
+        let examples = self.masked(examples, &mut mlm::step_rng(self.recipe.seed, self.state.step + 1));
         let bidirectional = self.mask_id.is_some();
         let batches: Vec<Batch> = examples
             .chunks(batch_size)
@@ -519,9 +526,8 @@ impl Run {
 
     /// Validation loss (per target token, or per example) and, for classification, the class report.
     fn evaluate(&mut self) -> (f64, Option<ClassReport>) {
-        let mut model = self.model.clone();
-        optim::untrack(model.params());
-        let device = self.device.clone().without_autodiff();
+        let model = self.model.inference();
+        let device = model.device().clone();
         let bs = self.recipe.train.batch_size;
         let limit = self.recipe.eval.batches.unwrap_or(usize::MAX);
         let order = self.val.epoch_plan(self.recipe.seed, 0, false);
@@ -531,11 +537,7 @@ impl Run {
         // The same masking at every evaluation, so that validation losses compare.
         let mut eval_rng = mlm::step_rng(self.recipe.seed, u64::MAX);
         for chunk in order.chunks(bs).take(limit) {
-            let mut examples: Vec<Example> = chunk.iter().map(|&i| self.val.get(i)).collect();
-            if let Some(mask) = self.mask_id {
-                let vocab = model.config.vocab_size as u32;
-                examples = examples.iter().map(|e| mlm::corrupt(e, mask, vocab, &mut eval_rng)).collect();
-            }
+            let examples = self.masked(chunk.iter().map(|&i| self.val.get(i)).collect(), &mut eval_rng);
             let batch = data::collate(&examples, self.specials.pad, self.mask_id.is_some(), &device);
             let (s, n, class_logits) = batch_loss(&model, &batch);
             sum += f64::from(s.into_scalar::<f32>());
@@ -572,8 +574,7 @@ impl Run {
     }
 
     fn save_model(&mut self, name: &str) -> Result<PathBuf> {
-        let mut model = self.model.clone();
-        optim::untrack(model.params());
+        let mut model = self.model.inference();
         let out = self.dir.join(name);
         slm_model::save::save_pretrained(&mut model, &out, &self.tokenizer_dir, true)?;
         Ok(out)
