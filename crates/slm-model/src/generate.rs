@@ -68,12 +68,14 @@ pub struct Generator {
 
 impl Generator {
     /// Loads the model directory `dir` (config.json, model.safetensors, tokenizer.json and, when present,
-    /// tokenizer_config.json and generation_config.json).
+    /// tokenizer_config.json and generation_config.json), or a LoRA adapter directory (merged into its base).
     ///
     /// # Errors
     /// A missing or malformed file.
     pub fn load(dir: &Path, device: &Device) -> Result<Generator> {
-        let model = Transformer::load(dir, device)?;
+        let mut model = Transformer::load(dir, device)?;
+        // An adapter directory: fold the adapters in once rather than paying their matmuls per token.
+        model.merge_lora();
         let tok_path = dir.join("tokenizer.json");
         let tokenizer = Tokenizer::from_file(&tok_path)
             .map_err(|e| ModelError::format(&tok_path, format!("not a valid tokenizer: {e}")))?;

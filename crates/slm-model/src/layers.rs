@@ -5,6 +5,8 @@
 use burn::prelude::*;
 use burn::tensor::module::linear;
 
+use crate::lora::Lora;
+
 /// A mutable reference to one parameter tensor, whichever its rank.
 pub enum TensorMut<'a> {
     /// Norm gains and biases.
@@ -26,6 +28,16 @@ pub struct ParamMut<'a> {
     pub decay: bool,
 }
 
+impl ParamMut<'_> {
+    /// Number of values.
+    pub fn numel(&self) -> usize {
+        match &self.tensor {
+            TensorMut::Vector(t) => t.dims()[0],
+            TensorMut::Matrix(t) => t.dims().iter().product(),
+        }
+    }
+}
+
 /// A linear map `x @ W + b`, `W` stored `[in, out]`.
 #[derive(Debug, Clone)]
 pub struct Linear {
@@ -37,12 +49,22 @@ pub struct Linear {
     pub bias: Option<Tensor<1>>,
     /// HF stores the weight `[out, in]` (`nn.Linear`) rather than `[in, out]` (GPT-2's `Conv1D`).
     pub hf_transposed: bool,
+    /// A LoRA adapter added to the map (the base weight is then frozen).
+    pub lora: Option<Lora>,
 }
 
 impl Linear {
-    /// Applies the map to the last dimension.
+    /// Applies the map (and its adapter) to the last dimension.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        linear(x, self.weight.clone(), self.bias.clone())
+        match &self.lora {
+            None => linear(x, self.weight.clone(), self.bias.clone()),
+            Some(lora) => linear(x.clone(), self.weight.clone(), self.bias.clone()).add(lora.delta(x)),
+        }
+    }
+
+    /// Input width.
+    pub fn d_in(&self) -> usize {
+        self.weight.dims()[0]
     }
 
     /// Output width.
@@ -65,6 +87,16 @@ impl Linear {
                 hf_transposed: false,
                 decay: false,
             });
+        }
+    }
+
+    /// Pushes the adapter's matrices (PEFT names, stored `[r, in]` and `[out, r]` there) onto `out`.
+    pub fn lora_params<'a>(&'a mut self, out: &mut Vec<ParamMut<'a>>) {
+        if let Some(lora) = &mut self.lora {
+            for (which, tensor) in [('A', &mut lora.a), ('B', &mut lora.b)] {
+                let name = crate::lora::peft_name(&self.name, which);
+                out.push(ParamMut { name, tensor: TensorMut::Matrix(tensor), hf_transposed: true, decay: true });
+            }
         }
     }
 }

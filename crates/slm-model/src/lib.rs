@@ -13,6 +13,7 @@ pub mod generate;
 pub mod gguf;
 pub mod hf;
 pub mod layers;
+pub mod lora;
 pub mod models_dir;
 pub mod quantize;
 pub mod sampling;

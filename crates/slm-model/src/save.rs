@@ -54,8 +54,12 @@ pub fn write_raw<'a>(
 
 /// Host copies of a model's parameters in HF layout: `(name, shape, values)`.
 pub fn hf_tensors(model: &mut Transformer) -> Vec<(String, Vec<usize>, Vec<f32>)> {
-    model
-        .params()
+    host_tensors(model.params())
+}
+
+/// Host copies of `params` in HF layout: `(name, shape, values)`.
+pub fn host_tensors(params: Vec<crate::layers::ParamMut<'_>>) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    params
         .into_iter()
         .map(|p| {
             let (shape, values) = match p.tensor {
@@ -80,8 +84,14 @@ fn to_vec(data: burn::tensor::TensorData) -> Vec<f32> {
 /// renamed into place, so `out` is never half-written.
 ///
 /// # Errors
-/// `out` exists and `overwrite` is false, or a write fails.
+/// The model carries unmerged LoRA adapters, `out` exists and `overwrite` is false, or a write fails.
 pub fn save_pretrained(model: &mut Transformer, out: &Path, tokenizer_dir: &Path, overwrite: bool) -> Result<()> {
+    if model.lora.is_some() {
+        return Err(ModelError::format(
+            out,
+            "the model carries LoRA adapters; merge them (`--merge-lora`) or save the adapter",
+        ));
+    }
     refuse_existing(out, overwrite)?;
     let tmp = staging_dir(out)?;
     let tensors = hf_tensors(model);

@@ -169,6 +169,8 @@ pub struct Transformer {
     /// cos and sin of every position's rotary angles, `[max_positions, head_dim]` (Llama family).
     rope: Option<(Tensor<2>, Tensor<2>)>,
     device: Device,
+    /// The configuration of the LoRA adapters attached to its linear layers, if any.
+    pub lora: Option<crate::lora::LoraConfig>,
 }
 
 /// How a parameter starts when it is not loaded.
@@ -243,6 +245,7 @@ impl Source<'_> {
             weight: self.matrix(&format!("{name}.weight"), [d_in, d_out], hf_transposed, Init::Normal(std))?,
             bias: if bias { Some(self.vector(&format!("{name}.bias"), d_out, Init::Zeros)?) } else { None },
             hf_transposed,
+            lora: None,
         })
     }
 
@@ -264,7 +267,8 @@ fn normal(rng: &mut ChaCha8Rng) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
-fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+/// `values` of a `rows x cols` row-major matrix, transposed.
+pub(crate) fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     let mut out = vec![0.0; values.len()];
     for r in 0..rows {
         for c in 0..cols {
@@ -286,12 +290,19 @@ impl Transformer {
         Transformer::build(config, source)
     }
 
-    /// Loads an HF model directory (config.json and model.safetensors, or its shards, in f32/f16/bf16). A classification
+    /// Loads an HF model directory (config.json and model.safetensors, or its shards, in f32/f16/bf16), or a
+    /// PEFT LoRA adapter directory (its base model with the adapters attached, unmerged). A classification
     /// head missing from the file (fine-tuning a language model into a classifier) starts fresh.
     ///
     /// # Errors
     /// A missing or malformed file, or a missing tensor or one of the wrong shape.
     pub fn load(dir: &Path, device: &Device) -> Result<Transformer> {
+        if crate::lora::is_adapter(dir) {
+            let (_, base) = crate::lora::read_config(dir)?;
+            let mut model = Transformer::load(&base, device)?;
+            model.load_lora(dir)?;
+            return Ok(model);
+        }
         let config = Config::load(dir)?;
         Transformer::load_with(dir, config, device)
     }
@@ -390,12 +401,12 @@ impl Transformer {
             let n = c.labels.len();
             let values = src.take("score.weight", &[d, n], true, Init::Normal(std), true)?;
             let weight = Tensor::from_data(TensorData::new(values, [d, n]), &src.device);
-            Some(Linear { name: "score".into(), weight, bias: None, hf_transposed: true })
+            Some(Linear { name: "score".into(), weight, bias: None, hf_transposed: true, lora: None })
         } else {
             None
         };
         let rope = (!gpt2).then(|| rope_tables(c, &src.device));
-        Ok(Transformer { embed, wpe, blocks, final_norm, lm_head, score, rope, device: src.device, config })
+        Ok(Transformer { embed, wpe, blocks, final_norm, lm_head, score, rope, device: src.device, config, lora: None })
     }
 
     /// Every parameter with its HF name, in a fixed order (the order of the HF checkpoint's modules).
@@ -431,9 +442,35 @@ impl Transformer {
         out
     }
 
-    /// A copy for inference: every tensor leaves the autodiff graph and the device is the plain backend.
+    /// The linear layers of the blocks in checkpoint order (never the LM head or the classifier).
+    pub(crate) fn linears_mut(&mut self) -> Vec<&mut Linear> {
+        let mut out = Vec::new();
+        for b in &mut self.blocks {
+            match &mut b.qkv {
+                Qkv::Fused(l) => out.push(l),
+                Qkv::Split { q, k, v } => out.extend([q, k, v]),
+            }
+            out.push(&mut b.o_proj);
+            match &mut b.mlp {
+                Mlp::Gelu { fc, proj } => out.extend([fc, proj]),
+                Mlp::SwiGlu { gate, up, down } => out.extend([gate, up, down]),
+                Mlp::FusedSwiGlu { gate_up, down } => out.extend([gate_up, down]),
+            }
+        }
+        out
+    }
+
+    /// A copy for inference: every tensor leaves the autodiff graph, the device is the plain backend and
+    /// adapter dropout is off.
     pub fn inference(&self) -> Transformer {
         let mut m = self.clone();
+        for l in m.linears_mut() {
+            if let Some(lora) = &mut l.lora {
+                lora.training = false;
+                lora.a = lora.a.clone().without_autodiff();
+                lora.b = lora.b.clone().without_autodiff();
+            }
+        }
         for p in m.params() {
             match p.tensor {
                 crate::layers::TensorMut::Vector(t) => *t = t.clone().without_autodiff(),
@@ -501,14 +538,18 @@ impl Transformer {
 
     /// Vocabulary logits of hidden states.
     pub fn lm_logits(&self, hidden: Tensor<3>) -> Tensor<3> {
+        let [b, t, d] = hidden.dims();
+        let logits = self.lm_logits_rows(hidden.reshape([b * t, d]));
+        let vocab = logits.dims()[1];
+        logits.reshape([b, t, vocab])
+    }
+
+    /// Vocabulary logits `[rows, vocab]` of hidden states `[rows, hidden]`: one 2-D matmul (a batched
+    /// matmul would broadcast, i.e. copy, the head per row).
+    pub fn lm_logits_rows(&self, hidden: Tensor<2>) -> Tensor<2> {
         match &self.lm_head {
-            Some(head) => burn::tensor::module::linear(hidden, head.clone(), None),
-            None => {
-                // One 2-D matmul: a batched matmul would broadcast (copy) the embedding matrix per row.
-                let [b, t, d] = hidden.dims();
-                let vocab = self.embed.dims()[0];
-                hidden.reshape([b * t, d]).matmul(self.embed.clone().transpose()).reshape([b, t, vocab])
-            }
+            Some(head) => hidden.matmul(head.clone()),
+            None => hidden.matmul(self.embed.clone().transpose()),
         }
     }
 
@@ -620,13 +661,7 @@ impl Transformer {
 
     /// Number of parameters (the tied head counted once).
     pub fn num_params(&mut self) -> usize {
-        self.params()
-            .iter()
-            .map(|p| match &p.tensor {
-                crate::layers::TensorMut::Vector(t) => t.dims()[0],
-                crate::layers::TensorMut::Matrix(t) => t.dims().iter().product(),
-            })
-            .sum()
+        self.params().iter().map(ParamMut::numel).sum()
     }
 }
 

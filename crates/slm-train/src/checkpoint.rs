@@ -1,4 +1,5 @@
-//! Checkpoints: `RUN/checkpoints/step-NNNNNNNN/` holds the model (`model.safetensors`, HF names), the
+//! Checkpoints: `RUN/checkpoints/step-NNNNNNNN/` holds the model (`model.safetensors`, HF names; under LoRA
+//! the adapters alone, `adapter_model.safetensors` and `adapter_config.json`), the
 //! optimizer moments (`optimizer.safetensors`), and `state.json` (step, data cursor, optimizer steps,
 //! best validation loss, elapsed time). All RNG streams are derived from the seed and these counters, so
 //! nothing else is needed to continue bit for bit. A checkpoint is assembled under a temporary name and
@@ -49,19 +50,33 @@ pub fn list(run: &Path) -> Vec<PathBuf> {
     dirs
 }
 
-/// Saves a checkpoint and keeps the newest `keep`.
+/// Saves a checkpoint and keeps the newest `keep`. A model with LoRA adapters on the base model `base`
+/// saves its adapters only.
 ///
 /// # Errors
 /// A write fails.
-pub fn save(run: &Path, model: &mut Transformer, opt: &AdamW, state: &State, keep: usize) -> Result<()> {
+pub fn save(
+    run: &Path,
+    model: &mut Transformer,
+    base: Option<&Path>,
+    opt: &AdamW,
+    state: &State,
+    keep: usize,
+) -> Result<()> {
     let root = run.join("checkpoints");
     std::fs::create_dir_all(&root).map_err(|e| TrainError::io(&root, e))?;
     let tmp = tempfile::Builder::new().prefix(".tmp-").tempdir_in(&root).map_err(|e| TrainError::io(&root, e))?;
-    let tensors = hf_tensors(model);
-    write_safetensors(
-        tensors.iter().map(|(n, s, v)| (n.as_str(), s.as_slice(), v.as_slice())),
-        &tmp.path().join("model.safetensors"),
-    )?;
+    match base {
+        // Under LoRA the checkpoint holds the adapters only (it is itself a PEFT adapter directory).
+        Some(base) if model.lora.is_some() => slm_model::lora::write_adapter_files(model, tmp.path(), base)?,
+        _ => {
+            let tensors = hf_tensors(model);
+            write_safetensors(
+                tensors.iter().map(|(n, s, v)| (n.as_str(), s.as_slice(), v.as_slice())),
+                &tmp.path().join("model.safetensors"),
+            )?;
+        }
+    }
     let moments: Vec<(String, Vec<usize>, Vec<f32>)> = opt
         .state
         .iter()

@@ -351,10 +351,11 @@ pub fn build(
 pub struct Batch {
     /// `[b, n]` inputs.
     pub inputs: Tensor<2, Int>,
-    /// `[b, n]` targets (0 where not counted).
-    pub targets: Tensor<2, Int>,
-    /// `[b, n]` 1.0 where a target counts, else 0.0.
-    pub weights: Tensor<2>,
+    /// The counted positions as indices into the flattened `[b * n]` positions; `None` when every
+    /// position counts (packed pretraining), so the loss needs no gather.
+    pub counted: Option<Tensor<1, Int>>,
+    /// `[n_targets]` the target of every counted position, in order.
+    pub targets: Tensor<1, Int>,
     /// Targets that count.
     pub n_targets: usize,
     /// Restarted positions and the block-diagonal mask, when some row packs several documents.
@@ -371,22 +372,21 @@ pub fn collate(examples: &[Example], pad: u32, mask_padding: bool, device: &Devi
     let b = examples.len();
     let n = examples.iter().map(|e| e.tokens.len() - 1).max().unwrap_or(1).max(1);
     let mut inputs = vec![i64::from(pad); b * n];
-    let mut targets = vec![0i64; b * n];
-    let mut weights = vec![0f32; b * n];
+    let mut targets = Vec::new();
+    let mut counted = Vec::new();
     let mut last = Vec::with_capacity(b);
     for (r, e) in examples.iter().enumerate() {
         let len = e.tokens.len() - 1;
         for i in 0..len {
             inputs[r * n + i] = i64::from(e.tokens[i]);
             if e.weight[i] {
-                let target = e.targets.as_ref().map_or(e.tokens[i + 1], |t| t[i]);
-                targets[r * n + i] = i64::from(target);
-                weights[r * n + i] = 1.0;
+                targets.push(i64::from(e.targets.as_ref().map_or(e.tokens[i + 1], |t| t[i])));
+                counted.push((r * n + i) as i64);
             }
         }
         last.push(len.saturating_sub(1) as i64);
     }
-    let n_targets = weights.iter().filter(|w| **w > 0.0).count();
+    let n_targets = targets.len();
     let padded = examples.iter().any(|e| e.tokens.len() - 1 < n);
     let ctx = if examples.iter().any(|e| e.docs.is_some()) || (mask_padding && padded) {
         packed_context(examples, n, device)
@@ -400,8 +400,8 @@ pub fn collate(examples: &[Example], pad: u32, mask_padding: bool, device: &Devi
         .map(|l| Tensor::from_data(TensorData::new(l, [b]), device));
     Batch {
         inputs: Tensor::from_data(TensorData::new(inputs, [b, n]), device),
-        targets: Tensor::from_data(TensorData::new(targets, [b, n]), device),
-        weights: Tensor::from_data(TensorData::new(weights, [b, n]), device),
+        counted: (n_targets < b * n).then(|| Tensor::from_data(TensorData::new(counted, [n_targets]), device)),
+        targets: Tensor::from_data(TensorData::new(targets, [n_targets]), device),
         n_targets,
         ctx,
         labels,
@@ -447,13 +447,13 @@ mod tests {
         // Targets: 11, 12 (prompt: masked), 20, 21, 2 (completion and EOS: trained).
         assert_eq!(e.weight, vec![false, false, true, true, true]);
         let batch = collate(&[e, completion_example(&[10], &[20], 2, 16, true)], 99, false, &Device::flex());
-        let weights: Vec<f32> = batch.weights.into_data().try_to_vec().unwrap();
-        assert_eq!(weights, vec![0., 0., 1., 1., 1., 1., 1., 0., 0., 0.]);
+        let counted: Vec<i64> = batch.counted.unwrap().into_data().convert::<i64>().try_to_vec().unwrap();
+        assert_eq!(counted, vec![2, 3, 4, 5, 6]);
         let inputs: Vec<i64> = batch.inputs.into_data().convert::<i64>().try_to_vec().unwrap();
         // Padding uses the pad id and is never a target; the EOS (2) is a target in both rows.
         assert_eq!(&inputs[5..], &[10, 20, 99, 99, 99]);
         let targets: Vec<i64> = batch.targets.into_data().convert::<i64>().try_to_vec().unwrap();
-        assert_eq!(targets, vec![0, 0, 20, 21, 2, 20, 2, 0, 0, 0]);
+        assert_eq!(targets, vec![20, 21, 2, 20, 2]);
         assert_eq!(batch.n_targets, 5);
     }
 

@@ -4,6 +4,7 @@
 
 pub mod checkpoint;
 pub mod data;
+pub mod distill;
 mod error;
 pub mod metrics;
 pub mod mlm;

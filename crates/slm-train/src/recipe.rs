@@ -45,6 +45,24 @@ pub struct Recipe {
     /// Checkpoints.
     #[serde(default)]
     pub checkpoint: CheckpointSection,
+    /// LoRA: train low-rank adapters on a frozen `model.from` instead of every weight.
+    pub lora: Option<slm_model::lora::LoraConfig>,
+    /// Distillation from a teacher model that shares the tokenizer.
+    pub distill: Option<DistillSection>,
+}
+
+/// `[distill]`: loss = alpha · T² · KL(teacher_T ‖ student_T) + (1 − alpha) · cross-entropy, per target token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DistillSection {
+    /// The teacher's model directory (f32, f16, bf16 or int8; it runs without gradients).
+    pub teacher: PathBuf,
+    /// Softmax temperature T of both distributions in the KL term.
+    #[serde(default = "default_temperature")]
+    pub temperature: f64,
+    /// Weight of the KL term (0: labels only, 1: teacher only).
+    #[serde(default = "default_distill_alpha")]
+    pub alpha: f64,
 }
 
 /// `[model]`: `from` a model directory, or an architecture.
@@ -358,6 +376,12 @@ fn default_ckpt_every() -> u64 {
 fn default_keep() -> usize {
     3
 }
+fn default_temperature() -> f64 {
+    2.0
+}
+fn default_distill_alpha() -> f64 {
+    0.5
+}
 
 macro_rules! defaults_from_empty_table {
     ($($t:ty),*) => {$(
@@ -490,6 +514,26 @@ impl Recipe {
         }
         if self.data.format == DataFormat::Classification && self.model.head != Head::Classification {
             return Err("data.format = \"classification\" needs model.head = \"classification\"".into());
+        }
+        if let Some(lora) = &self.lora {
+            lora.check()?;
+            if self.model.from.is_none() {
+                return Err("[lora] adapts a pretrained model: set model.from".into());
+            }
+            if self.model.head != Head::CausalLm {
+                return Err("[lora] needs model.head = \"causal-lm\"".into());
+            }
+        }
+        if let Some(d) = &self.distill {
+            if !(d.temperature > 0.0 && d.temperature.is_finite()) {
+                return Err(format!("distill.temperature must be > 0, got {}", d.temperature));
+            }
+            if !(0.0..=1.0).contains(&d.alpha) {
+                return Err(format!("distill.alpha must be in [0, 1], got {}", d.alpha));
+            }
+            if self.model.head != Head::CausalLm {
+                return Err("[distill] needs model.head = \"causal-lm\"".into());
+            }
         }
         Ok(())
     }

@@ -17,6 +17,7 @@ use slm_model::generate::{GenerateOptions, Generator};
 
 use crate::checkpoint::{self, State};
 use crate::data::{self, Batch, Dataset, Example, Specials};
+use crate::distill::Teacher;
 use crate::error::{Result, TrainError};
 use crate::metrics::{Metrics, Row};
 use crate::mlm;
@@ -96,6 +97,8 @@ pub struct Summary {
     pub best_metric: Option<f64>,
     /// Parameters of the model.
     pub parameters: usize,
+    /// Parameters training updates (the adapters under LoRA, else all).
+    pub trainable_parameters: usize,
     /// Mean training throughput of this process.
     pub tokens_per_s: f64,
     /// Where the final model is (None when stopped early by `stop_after`).
@@ -143,6 +146,8 @@ struct Run {
     state: State,
     /// The epoch whose plan is cached, and its items.
     plan: (u64, Vec<usize>),
+    /// The teacher of a distillation run.
+    teacher: Option<Teacher>,
 }
 
 /// Runs (or resumes) a recipe.
@@ -226,9 +231,18 @@ fn prepare(recipe: &Recipe, opts: &RunOptions, obs: &mut dyn Observer) -> Result
     };
     let checkpoints = checkpoint::list(&dir);
     let mut opt = AdamW::new(recipe.optimizer.clone());
-    let (model, state) = match (opts.resume, checkpoints.last()) {
+    let (mut model, state) = match (opts.resume, checkpoints.last()) {
         (true, Some(last)) => {
-            let model = Transformer::load_with(last, config, &device)?;
+            let mut model = match &recipe.model.from {
+                // A LoRA checkpoint holds the adapters; the frozen base comes from the recipe.
+                Some(from) if recipe.lora.is_some() => {
+                    let mut model = Transformer::load_with(from, config, &device)?;
+                    model.load_lora(last)?;
+                    model
+                }
+                _ => Transformer::load_with(last, config, &device)?,
+            };
+            model.set_training(true);
             let state = checkpoint::load(last, &mut opt, &device.clone().without_autodiff())?;
             obs.note(&format!("resuming from {} (step {})", last.display(), state.step));
             (model, state)
@@ -243,6 +257,13 @@ fn prepare(recipe: &Recipe, opts: &RunOptions, obs: &mut dyn Observer) -> Result
             };
             (model, State::default())
         }
+    };
+    if let (Some(lora), false) = (&recipe.lora, opts.resume) {
+        attach_lora(&mut model, lora, recipe.seed)?;
+    }
+    let teacher = match &recipe.distill {
+        Some(d) => Teacher::load(d, &tokenizer, model.config.vocab_size, &device.clone().without_autodiff())?,
+        None => None,
     };
     let steps_per_epoch = (train.len() as f64 / (recipe.train.batch_size * recipe.train.grad_accum) as f64).max(1.0);
     let total = recipe.train.max_steps.unwrap_or((recipe.train.epochs * steps_per_epoch).ceil() as u64).max(1);
@@ -270,7 +291,31 @@ fn prepare(recipe: &Recipe, opts: &RunOptions, obs: &mut dyn Observer) -> Result
         schedule,
         state,
         plan: (u64::MAX, Vec::new()),
+        teacher,
     })
+}
+
+/// Fresh adapters, or those of `lora.from` (whose rank and alpha must be the recipe's), with dropout on.
+fn attach_lora(model: &mut Transformer, lora: &slm_model::lora::LoraConfig, seed: u64) -> Result<()> {
+    match &lora.from {
+        None => {
+            model.attach_lora(lora, seed)?;
+        }
+        Some(from) => {
+            let found = model.load_lora(from)?;
+            if (found.rank, found.alpha, found.dropout) != (lora.rank, lora.alpha, lora.dropout) {
+                return Err(TrainError::Recipe {
+                    path: from.join(slm_model::lora::ADAPTER_CONFIG),
+                    problem: format!(
+                        "the adapter has r = {}, alpha = {}, dropout = {} but the recipe's [lora] says {}, {}, {}",
+                        found.rank, found.alpha, found.dropout, lora.rank, lora.alpha, lora.dropout
+                    ),
+                });
+            }
+        }
+    }
+    model.set_training(true);
+    Ok(())
 }
 
 fn read_json(path: &Path) -> serde_json::Value {
@@ -433,9 +478,25 @@ fn model_config(recipe: &Recipe, tokenizer: &Tokenizer, labels: &[String]) -> Re
     Ok(config)
 }
 
+/// The hidden states `[n_targets, hidden]` of the counted positions of `batch`: the LM head and softmax run
+/// only where a target counts (prompts, padding and unmasked MLM positions cost nothing there).
+pub fn counted_rows(hidden: Tensor<3>, batch: &Batch) -> Tensor<2> {
+    let [b, n, d] = hidden.dims();
+    let rows = hidden.reshape([b * n, d]);
+    match &batch.counted {
+        Some(index) => rows.select(0, index.clone()),
+        None => rows,
+    }
+}
+
 /// Sum over the batch of the loss, the number of counted items (target tokens, or rows), and the class
-/// logits of a classification batch.
-fn batch_loss(model: &Transformer, batch: &Batch) -> (Tensor<1>, usize, Option<Tensor<2>>) {
+/// logits of a classification batch. With a teacher (and `teacher_batch`, the same examples on its device)
+/// the loss is the distillation loss.
+fn batch_loss(
+    model: &Transformer,
+    batch: &Batch,
+    teacher: Option<(&Teacher, &Batch)>,
+) -> (Tensor<1>, usize, Option<Tensor<2>>) {
     let hidden = model.hidden(batch.inputs.clone(), &batch.ctx, &mut model.cache());
     if let Some(labels) = &batch.labels {
         let logits = model.class_logits(hidden, batch.last.clone());
@@ -443,10 +504,17 @@ fn batch_loss(model: &Transformer, batch: &Batch) -> (Tensor<1>, usize, Option<T
         let picked = log_softmax(logits.clone(), 1).gather(1, labels.clone().reshape([b, 1]));
         return (picked.sum().neg(), b, Some(logits));
     }
-    let logits = model.lm_logits(hidden);
-    let [b, n, _] = logits.dims();
-    let picked = log_softmax(logits, 2).gather(2, batch.targets.clone().reshape([b, n, 1])).reshape([b, n]);
-    (picked.mul(batch.weights.clone()).sum().neg(), batch.n_targets, None)
+    let n = batch.n_targets;
+    if n == 0 {
+        return (Tensor::zeros([1], model.device()), 0, None);
+    }
+    let logits = model.lm_logits_rows(counted_rows(hidden, batch));
+    let ce = log_softmax(logits.clone(), 1).gather(1, batch.targets.clone().reshape([n, 1])).sum().neg();
+    let loss = match teacher {
+        Some((t, t_batch)) => t.loss(logits, t.logits(t_batch).autodiff(), ce),
+        None => ce,
+    };
+    (loss, n, None)
 }
 
 fn ints(t: Tensor<1, Int>) -> Vec<i64> {
@@ -497,17 +565,28 @@ impl Run {
             .chunks(batch_size)
             .map(|c| data::collate(c, self.specials.pad, bidirectional, &self.device))
             .collect();
+        let teacher_batches: Vec<Batch> = match &self.teacher {
+            Some(t) => examples
+                .chunks(batch_size)
+                .map(|c| data::collate(c, self.specials.pad, bidirectional, t.model.device()))
+                .collect(),
+            None => Vec::new(),
+        };
         let total: usize = batches.iter().map(|b| b.n_targets).sum::<usize>().max(1);
         let mut params_grads: Option<Grads> = None;
         let mut loss = 0.0;
         let mut tokens = 0;
-        for batch in &batches {
+        for (i, batch) in batches.iter().enumerate() {
             tokens += batch.inputs.dims().iter().product::<usize>();
-            let (sum, _, _) = batch_loss(&self.model, batch);
+            // Adapter dropout masks depend on the seed, the step and the micro-batch only: a resume repeats them.
+            self.model
+                .seed_dropout(self.recipe.seed ^ (self.state.step + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i as u64);
+            let teacher = self.teacher.as_ref().zip(teacher_batches.get(i));
+            let (sum, _, _) = batch_loss(&self.model, batch, teacher);
             let scaled = sum.div_scalar(total as f64);
             let grads = scaled.backward();
             loss += f64::from(scaled.into_scalar::<f32>());
-            let g = optim::gradients(&self.model.params(), &grads);
+            let g = optim::gradients(&self.model.trainable(), &grads);
             params_grads = Some(match params_grads {
                 None => g,
                 Some(acc) => acc.into_iter().zip(g).map(|(a, b)| a.add(b)).collect(),
@@ -520,7 +599,7 @@ impl Run {
         let norm = optim::global_norm(&grads);
         let clip = self.recipe.optimizer.grad_clip;
         let scale = if clip > 0.0 && norm > clip { clip / (norm + 1e-6) } else { 1.0 };
-        self.opt.step(self.model.params(), grads, lr, scale);
+        self.opt.step(self.model.trainable(), grads, lr, scale);
         Ok((loss, norm, tokens))
     }
 
@@ -539,7 +618,7 @@ impl Run {
         for chunk in order.chunks(bs).take(limit) {
             let examples = self.masked(chunk.iter().map(|&i| self.val.get(i)).collect(), &mut eval_rng);
             let batch = data::collate(&examples, self.specials.pad, self.mask_id.is_some(), &device);
-            let (s, n, class_logits) = batch_loss(&model, &batch);
+            let (s, n, class_logits) = batch_loss(&model, &batch, None);
             sum += f64::from(s.into_scalar::<f32>());
             count += n;
             if let (Some(logits), Some(labels)) = (class_logits, batch.labels) {
@@ -557,7 +636,9 @@ impl Run {
         if self.val_pairs.is_empty() {
             return Ok(None);
         }
-        let generator = Generator::new(self.model.inference(), self.tokenizer.clone(), None, vec![self.specials.eos]);
+        let mut model = self.model.inference();
+        model.merge_lora();
+        let generator = Generator::new(model, self.tokenizer.clone(), None, vec![self.specials.eos]);
         let opts = GenerateOptions { max_new_tokens: self.recipe.eval.max_new_tokens, ..GenerateOptions::default() };
         let prompts: Vec<String> = self.val_pairs.iter().map(|(p, _)| p.clone()).collect();
         let mut texts = vec![String::new(); prompts.len()];
@@ -573,16 +654,23 @@ impl Run {
         Ok(Some(total / texts.len() as f64))
     }
 
+    /// Writes `RUN/name/`: an HF model directory, or under LoRA a PEFT adapter directory.
     fn save_model(&mut self, name: &str) -> Result<PathBuf> {
         let mut model = self.model.inference();
         let out = self.dir.join(name);
-        slm_model::save::save_pretrained(&mut model, &out, &self.tokenizer_dir, true)?;
+        match &self.recipe.model.from {
+            Some(base) if model.lora.is_some() => {
+                slm_model::lora::save_adapter(&mut model, &out, base, &self.tokenizer_dir, true)?;
+            }
+            _ => slm_model::save::save_pretrained(&mut model, &out, &self.tokenizer_dir, true)?,
+        }
         Ok(out)
     }
 
     fn fit(&mut self, opts: &RunOptions, obs: &mut dyn Observer) -> Result<Summary> {
-        optim::track(self.model.params());
+        optim::track(self.model.trainable());
         let parameters = self.model.num_params();
+        let trainable_parameters: usize = self.model.trainable().iter().map(slm_model::layers::ParamMut::numel).sum();
         let total = self.schedule.total;
         let resumed_at = opts.resume.then_some(self.state.step);
         let mut metrics = Metrics::open(&self.dir, resumed_at)?;
@@ -590,9 +678,16 @@ impl Run {
         let elapsed_before = self.state.elapsed_s;
         let elapsed = |s: &Instant| elapsed_before + s.elapsed().as_secs_f64();
         obs.start(self.state.step, total);
+        let trained = if trainable_parameters < parameters {
+            format!(
+                " ({trainable_parameters} trainable, {:.2}%)",
+                100.0 * trainable_parameters as f64 / parameters as f64
+            )
+        } else {
+            String::new()
+        };
         obs.note(&format!(
-            "{} parameters, {} training and {} validation items, {total} steps",
-            parameters,
+            "{parameters} parameters{trained}, {} training and {} validation items, {total} steps",
             self.train.len(),
             self.val.len()
         ));
@@ -673,7 +768,15 @@ impl Run {
             }
             if step.is_multiple_of(self.recipe.checkpoint.every) || step == stop || early_stop {
                 self.state.elapsed_s = elapsed(&started);
-                checkpoint::save(&self.dir, &mut self.model, &self.opt, &self.state, self.recipe.checkpoint.keep)?;
+                let base = self.recipe.model.from.as_deref();
+                checkpoint::save(
+                    &self.dir,
+                    &mut self.model,
+                    base,
+                    &self.opt,
+                    &self.state,
+                    self.recipe.checkpoint.keep,
+                )?;
             }
         }
         let finished = self.state.step >= total || early_stop;
@@ -685,6 +788,7 @@ impl Run {
             val_loss,
             best_metric: self.state.best_val,
             parameters,
+            trainable_parameters,
             tokens_per_s: tokens_seen as f64 / started.elapsed().as_secs_f64().max(1e-9),
             final_model,
         })

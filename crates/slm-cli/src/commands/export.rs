@@ -5,15 +5,17 @@ use std::process::ExitCode;
 
 use crate::CliError;
 
-/// Write a model (a model directory, or a run directory's final/ model) as a Hugging Face model directory:
-/// config.json with HF keys, model.safetensors (f32, HF tensor names and shapes), generation_config.json
-/// and the tokenizer files. `transformers` loads the result with `from_pretrained` unchanged.
+/// Write a model (a model directory, a LoRA adapter directory, or a run directory's final/ model) as a
+/// Hugging Face model directory: config.json with HF keys, model.safetensors (f32, HF tensor names and
+/// shapes), generation_config.json and the tokenizer files. `transformers` loads the result with
+/// `from_pretrained` unchanged. An adapter is folded into its base model with `--merge-lora`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   slm export runs/shakespeare-char --format hf --out export/shakespeare-char
-  slm export models/smollm2 --format hf --out export/smollm2")]
+  slm export models/smollm2 --format hf --out export/smollm2
+  slm export runs/scitldr-lora/final --merge-lora --out models/smollm2-scitldr")]
 pub struct Args {
-    /// A model directory, or a run directory (its final/ model is exported).
+    /// A model directory, an adapter directory, or a run directory (its final/ model is exported).
     src: PathBuf,
     /// Output format (`hf`; GGUF export is planned).
     #[arg(long, default_value = "hf")]
@@ -21,6 +23,9 @@ pub struct Args {
     /// The directory to create.
     #[arg(long)]
     out: PathBuf,
+    /// Fold the LoRA adapters of an adapter directory into the base weights (W + alpha/r · A·B).
+    #[arg(long)]
+    merge_lora: bool,
     /// Replace an existing directory.
     #[arg(long)]
     force: bool,
@@ -30,8 +35,21 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     if args.format != "hf" {
         return Err(CliError::Usage(format!("--format {} is not supported; use --format hf", args.format)));
     }
-    let src = if args.src.join("final/config.json").is_file() { args.src.join("final") } else { args.src.clone() };
+    let final_dir = args.src.join("final");
+    let is_model = |d: &std::path::Path| d.join("config.json").is_file() || slm_model::lora::is_adapter(d);
+    let src = if is_model(&final_dir) { final_dir } else { args.src.clone() };
     let mut model = slm_model::Transformer::load(&src, &burn::prelude::Device::flex())?;
+    if model.lora.is_some() {
+        if !args.merge_lora {
+            return Err(CliError::Usage(format!(
+                "{} is a LoRA adapter; pass --merge-lora to fold it into its base model",
+                src.display()
+            )));
+        }
+        model.merge_lora();
+    } else if args.merge_lora {
+        return Err(CliError::Usage(format!("{} has no LoRA adapter to merge", src.display())));
+    }
     let parameters = model.num_params();
     slm_model::save::save_pretrained(&mut model, &args.out, &src, args.force)?;
     eprintln!(

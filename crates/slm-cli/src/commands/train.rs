@@ -75,6 +75,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             "val_loss": summary.val_loss,
             "best_metric": summary.best_metric,
             "parameters": summary.parameters,
+            "trainable_parameters": summary.trainable_parameters,
             "tokens_per_s": summary.tokens_per_s,
             "final_model": summary.final_model.as_ref().map(|p| p.display().to_string()),
         });
