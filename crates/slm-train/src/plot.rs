@@ -1,5 +1,6 @@
-//! `slm plot`: the curves of a run's metrics.csv as a PNG: training loss (raw and smoothed) with the
-//! validation loss on top, the learning rate below. Text uses DejaVu Sans Mono, embedded in the binary.
+//! `slm plot`: the curves of one or more runs' metrics.csv as a PNG: training loss (raw and smoothed for one
+//! run, smoothed for several) with the validation loss on top, the learning rate below; several runs share
+//! the axes, one colour each. Text uses DejaVu Sans Mono, embedded in the binary.
 
 use std::path::Path;
 
@@ -70,11 +71,16 @@ fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     if lo.is_finite() && hi > lo { (lo, hi) } else { (lo.min(0.0), lo.max(0.0) + 1.0) }
 }
 
-/// Draws `curves` into a PNG at `out` (written beside it under a temporary name, then renamed).
+/// Colours of the runs of one plot.
+const PALETTE: [RGBColor; 5] = [BLUE, RED, GREEN, MAGENTA, RGBColor(230, 140, 0)];
+
+/// Draws the curves of `runs` (a name and its curves each) into a PNG at `out` (written beside it under a
+/// temporary name, then renamed). One run keeps the classic look: raw training loss faint, smoothed blue,
+/// validation red; several runs get a colour each, validation drawn thick with points.
 ///
 /// # Errors
 /// The image cannot be drawn or written.
-pub fn draw(curves: &Curves, title: &str, out: &Path) -> Result<()> {
+pub fn draw(runs: &[(String, Curves)], out: &Path) -> Result<()> {
     let fail = |e: String| TrainError::Data { path: out.to_owned(), problem: format!("cannot draw the plot: {e}") };
     // Registering twice is harmless; the font is needed before any text is drawn.
     plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).map_err(|_| fail("bad font".into()))?;
@@ -84,12 +90,15 @@ pub fn draw(curves: &Curves, title: &str, out: &Path) -> Result<()> {
         .suffix(".png")
         .tempfile_in(dir)
         .map_err(|e| TrainError::io(dir, e))?;
+    let single = runs.len() == 1;
+    let title = runs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(" vs ");
+    let all = || runs.iter().flat_map(|(_, c)| c.train.iter().chain(&c.val));
     {
         let root = BitMapBackend::new(tmp.path(), (1000, 760)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
         let (top, bottom) = root.split_vertically(500);
-        let steps = range(curves.train.iter().chain(&curves.val).map(|p| p.0));
-        let losses = range(curves.train.iter().chain(&curves.val).map(|p| p.1));
+        let steps = range(all().map(|p| p.0));
+        let losses = range(all().map(|p| p.1));
         let pad = (losses.1 - losses.0) * 0.05;
         let mut chart = ChartBuilder::on(&top)
             .caption(format!("{title}: loss"), ("sans-serif", 22))
@@ -105,22 +114,33 @@ pub fn draw(curves: &Curves, title: &str, out: &Path) -> Result<()> {
             .x_label_formatter(&|v| format!("{v:.0}"))
             .draw()
             .map_err(|e| fail(e.to_string()))?;
-        let faint = RGBColor(150, 180, 230);
-        chart.draw_series(LineSeries::new(curves.train.iter().copied(), faint)).map_err(|e| fail(e.to_string()))?;
-        chart
-            .draw_series(LineSeries::new(smooth(&curves.train, 0.3), BLUE.stroke_width(2)))
-            .map_err(|e| fail(e.to_string()))?
-            .label("train (smoothed)")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE.stroke_width(2)));
-        if !curves.val.is_empty() {
+        for (i, (name, curves)) in runs.iter().enumerate() {
+            let (train_colour, val_colour) =
+                if single { (BLUE, RED) } else { (PALETTE[i % PALETTE.len()], PALETTE[i % PALETTE.len()]) };
+            let prefix = if single { String::new() } else { format!("{name} ") };
+            if single {
+                let faint = RGBColor(150, 180, 230);
+                chart
+                    .draw_series(LineSeries::new(curves.train.iter().copied(), faint))
+                    .map_err(|e| fail(e.to_string()))?;
+            }
+            let width = if single { 2 } else { 1 };
             chart
-                .draw_series(LineSeries::new(curves.val.iter().copied(), RED.stroke_width(2)))
+                .draw_series(LineSeries::new(smooth(&curves.train, 0.3), train_colour.stroke_width(width)))
                 .map_err(|e| fail(e.to_string()))?
-                .label("validation")
-                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED.stroke_width(2)));
-            chart
-                .draw_series(curves.val.iter().map(|&p| Circle::new(p, 4, RED.filled())))
-                .map_err(|e| fail(e.to_string()))?;
+                .label(format!("{prefix}train (smoothed)"))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], train_colour.stroke_width(width)));
+            if !curves.val.is_empty() {
+                let stroke = if single { 2 } else { 3 };
+                chart
+                    .draw_series(LineSeries::new(curves.val.iter().copied(), val_colour.stroke_width(stroke)))
+                    .map_err(|e| fail(e.to_string()))?
+                    .label(format!("{prefix}validation"))
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], val_colour.stroke_width(stroke)));
+                chart
+                    .draw_series(curves.val.iter().map(|&p| Circle::new(p, 4, val_colour.filled())))
+                    .map_err(|e| fail(e.to_string()))?;
+            }
         }
         chart
             .configure_series_labels()
@@ -131,7 +151,7 @@ pub fn draw(curves: &Curves, title: &str, out: &Path) -> Result<()> {
             .draw()
             .map_err(|e| fail(e.to_string()))?;
 
-        let lrs = range(curves.lr.iter().map(|p| p.1));
+        let lrs = range(runs.iter().flat_map(|(_, c)| c.lr.iter().map(|p| p.1)));
         let mut chart = ChartBuilder::on(&bottom)
             .caption("learning rate", ("sans-serif", 18))
             .margin(12)
@@ -147,9 +167,12 @@ pub fn draw(curves: &Curves, title: &str, out: &Path) -> Result<()> {
             .y_label_formatter(&|v| format!("{v:.1e}"))
             .draw()
             .map_err(|e| fail(e.to_string()))?;
-        chart
-            .draw_series(LineSeries::new(curves.lr.iter().copied(), GREEN.stroke_width(2)))
-            .map_err(|e| fail(e.to_string()))?;
+        for (i, (_, curves)) in runs.iter().enumerate() {
+            let colour = if single { GREEN } else { PALETTE[i % PALETTE.len()] };
+            chart
+                .draw_series(LineSeries::new(curves.lr.iter().copied(), colour.stroke_width(2)))
+                .map_err(|e| fail(e.to_string()))?;
+        }
         root.present().map_err(|e| fail(e.to_string()))?;
     }
     #[cfg(unix)]
