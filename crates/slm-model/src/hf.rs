@@ -24,18 +24,22 @@ pub struct ImportSummary {
     pub tensors: usize,
 }
 
-/// Llama hyper-parameters read from GGUF metadata.
-struct LlamaDims {
-    layers: u64,
-    hidden: u64,
-    ffn: u64,
-    heads: u64,
-    kv_heads: u64,
-    context: u64,
-    rope_theta: f64,
-    rms_eps: f64,
-    vocab: u64,
+/// Llama hyper-parameters as GGUF metadata holds them.
+pub(crate) struct LlamaDims {
+    pub(crate) layers: u64,
+    pub(crate) hidden: u64,
+    pub(crate) ffn: u64,
+    pub(crate) heads: u64,
+    pub(crate) kv_heads: u64,
+    pub(crate) context: u64,
+    pub(crate) rope_theta: f64,
+    pub(crate) rms_eps: f64,
+    pub(crate) vocab: u64,
 }
+
+/// The tensors of every llama.cpp block, `blk.N.<part>.weight`.
+pub(crate) const LAYER_PARTS: [&str; 9] =
+    ["attn_norm", "ffn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"];
 
 fn llama_dims(g: &Gguf) -> Result<LlamaDims> {
     let int = |key: &str| {
@@ -65,7 +69,7 @@ fn llama_dims(g: &Gguf) -> Result<LlamaDims> {
 }
 
 /// The HF name of a llama.cpp tensor, and the number of heads to un-permute its rows by (q and k).
-fn hf_name(name: &str, d: &LlamaDims) -> Option<(String, Option<u64>)> {
+pub(crate) fn hf_name(name: &str, d: &LlamaDims) -> Option<(String, Option<u64>)> {
     let fixed = match name {
         "token_embd.weight" => Some("model.embed_tokens.weight"),
         "output_norm.weight" => Some("model.norm.weight"),
@@ -93,24 +97,35 @@ fn hf_name(name: &str, d: &LlamaDims) -> Option<(String, Option<u64>)> {
     Some((format!("model.layers.{layer}.{hf}"), heads))
 }
 
-/// Undoes llama.cpp's reordering of q/k projection rows (its converter interleaves the two rotary
-/// halves of each head): GGUF row `h·hd + 2i + j` is HF row `h·hd + j·hd/2 + i`.
-fn unpermute(data: &[f32], rows: usize, cols: usize, heads: usize) -> Vec<f32> {
+/// llama.cpp's converter interleaves the two rotary halves of each head of the q/k projections: GGUF row
+/// `h·hd + 2i + j` is HF row `h·hd + j·hd/2 + i`. Yields (GGUF row, HF row) for every row.
+fn rope_rows(rows: usize, heads: usize) -> impl Iterator<Item = (usize, usize)> {
     let hd = rows / heads;
     let half = hd / 2;
+    (0..heads).flat_map(move |h| {
+        (0..half).flat_map(move |i| (0..2).map(move |j| (h * hd + 2 * i + j, h * hd + j * half + i)))
+    })
+}
+
+/// GGUF q/k rows in HF's order.
+fn unpermute(data: &[f32], rows: usize, cols: usize, heads: usize) -> Vec<f32> {
     let mut out = vec![0.0; data.len()];
-    for h in 0..heads {
-        for i in 0..half {
-            for j in 0..2 {
-                let src = h * hd + 2 * i + j;
-                let dst = h * hd + j * half + i;
-                out[dst * cols..(dst + 1) * cols].copy_from_slice(&data[src * cols..(src + 1) * cols]);
-            }
-        }
+    for (gguf, hf) in rope_rows(rows, heads) {
+        out[hf * cols..(hf + 1) * cols].copy_from_slice(&data[gguf * cols..(gguf + 1) * cols]);
     }
     out
 }
 
+/// HF q/k rows in llama.cpp's order (the inverse of [`unpermute`]).
+pub(crate) fn permute(data: &[f32], rows: usize, cols: usize, heads: usize) -> Vec<f32> {
+    let mut out = vec![0.0; data.len()];
+    for (gguf, hf) in rope_rows(rows, heads) {
+        out[gguf * cols..(gguf + 1) * cols].copy_from_slice(&data[hf * cols..(hf + 1) * cols]);
+    }
+    out
+}
+
+/// Writes `value` as pretty-printed JSON to `dir/name`.
 pub(crate) fn write_json(dir: &Path, name: &str, value: &serde_json::Value) -> Result<()> {
     let path = dir.join(name);
     let text = serde_json::to_string_pretty(value).expect("JSON serializes") + "\n";
@@ -287,9 +302,7 @@ fn check_complete(src: &Path, d: &LlamaDims, tensors: &[TensorInfo]) -> Result<(
     let names: std::collections::HashSet<&str> = tensors.iter().map(|t| t.name.as_str()).collect();
     let mut needed = vec!["token_embd.weight".to_owned(), "output_norm.weight".to_owned()];
     for l in 0..d.layers {
-        for part in
-            ["attn_norm", "ffn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"]
-        {
+        for part in LAYER_PARTS {
             needed.push(format!("blk.{l}.{part}.weight"));
         }
     }

@@ -141,3 +141,65 @@ fn real_smollm2_reads_like_gguf_py() {
         check_stats(name, &g.to_f32(t).unwrap(), w);
     }
 }
+
+/// GGUF export round trip on the real model: SmolLM2 imported from llama.cpp's Q4_1 file and exported as
+/// F32 holds exactly the original's tensors (names, dimensions, every dequantized value: q/k rows back in
+/// llama.cpp's order) and its `llama.*` and `tokenizer.*` metadata; Q8_0 is a quarter of the F32 size and
+/// within half a quantization step of it, and it imports back into a model that slm runs.
+#[test]
+fn smollm2_exports_to_gguf_as_llama_cpp_wrote_it() {
+    let original = Gguf::open(&smollm2()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("smollm2");
+    slm_model::hf::import_gguf(&smollm2(), &dir, false).unwrap();
+    let mut model = slm_model::Transformer::load(&dir, &burn::prelude::Device::flex()).unwrap();
+    let f32_path = tmp.path().join("f32.gguf");
+    let s = slm_model::gguf::export_gguf(&mut model, &dir, &f32_path, slm_model::gguf::ExportType::F32, false).unwrap();
+    assert_eq!(s.tensors, original.tensors.len());
+    let exported = Gguf::open(&f32_path).unwrap();
+    assert_eq!(exported.version, 3);
+    for t in &original.tensors {
+        let e = exported.tensor(&t.name).unwrap_or_else(|| panic!("{} is missing", t.name));
+        assert_eq!(e.dims, t.dims, "{}", t.name);
+        assert_eq!(exported.to_f32(e).unwrap(), original.to_f32(t).unwrap(), "{}", t.name);
+    }
+    let compared: Vec<&String> =
+        original.metadata.keys().filter(|k| k.starts_with("llama.") || k.starts_with("tokenizer.")).collect();
+    assert!(compared.len() > 20, "{compared:?}");
+    for key in compared {
+        assert_eq!(exported.get(key), original.get(key), "{key}");
+    }
+
+    let q8_path = tmp.path().join("q8.gguf");
+    slm_model::gguf::export_gguf(&mut model, &dir, &q8_path, slm_model::gguf::ExportType::Q8_0, false).unwrap();
+    let (f32_size, q8_size) = (std::fs::metadata(&f32_path).unwrap().len(), std::fs::metadata(&q8_path).unwrap().len());
+    assert!((q8_size as f64) < 0.28 * f32_size as f64, "q8_0 {q8_size} vs f32 {f32_size}");
+    let q8 = Gguf::open(&q8_path).unwrap();
+    let q = q8.tensor("blk.0.attn_q.weight").unwrap();
+    assert_eq!(q.ggml_type.name(), "Q8_0");
+    let (a, b) = (q8.to_f32(q).unwrap(), exported.to_f32(exported.tensor("blk.0.attn_q.weight").unwrap()).unwrap());
+    for (qa, fb) in a.chunks(32).zip(b.chunks(32)) {
+        let step = fb.iter().fold(0.0f32, |m, v| m.max(v.abs())) / 127.0;
+        assert!(qa.iter().zip(fb).all(|(x, y)| (x - y).abs() <= 0.57 * step));
+    }
+    let back = tmp.path().join("back");
+    slm_model::hf::import_gguf(&q8_path, &back, false).unwrap();
+    let model = slm_model::Transformer::load(&back, &burn::prelude::Device::flex()).unwrap();
+    assert_eq!(model.config.num_layers, 30);
+}
+
+#[test]
+fn gguf_export_refuses_what_llama_cpp_cannot_run() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("x.gguf");
+    for (family, why) in [("gpt2", "a GPT-2 model"), ("qwen2", "q/k/v biases"), ("llama", "a WordLevel tokenizer")] {
+        let dir = root.join(family).join("model");
+        let mut model = slm_model::Transformer::load(&dir, &burn::prelude::Device::flex()).unwrap();
+        let err = slm_model::gguf::export_gguf(&mut model, &dir, &out, slm_model::gguf::ExportType::F32, false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(why), "{family}: {err}");
+        assert!(!out.exists(), "{family}: a refused export left a file");
+    }
+}

@@ -1,4 +1,4 @@
-//! `slm export`: write a model as a Hugging Face model directory.
+//! `slm export`: write a model as a Hugging Face model directory or a GGUF file.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,18 +8,24 @@ use crate::CliError;
 /// Write a model (a model directory, a LoRA adapter directory, or a run directory's final/ model) as a
 /// Hugging Face model directory: config.json with HF keys, model.safetensors (f32, HF tensor names and
 /// shapes), generation_config.json and the tokenizer files. `transformers` loads the result with
-/// `from_pretrained` unchanged. An adapter is folded into its base model with `--merge-lora`.
+/// `from_pretrained` unchanged. An adapter is folded into its base model with `--merge-lora`. With
+/// `--format gguf`, one GGUF v3 file for llama.cpp (Llama-family models with a byte-level BPE tokenizer):
+/// matrices in f32, f16 or q8_0, norms in f32, the tokenizer and chat template in the metadata.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   slm export runs/shakespeare-char --format hf --out export/shakespeare-char
   slm export models/smollm2 --format hf --out export/smollm2
-  slm export runs/scitldr-lora/final --merge-lora --out models/smollm2-scitldr")]
+  slm export runs/scitldr-lora/final --merge-lora --out models/smollm2-scitldr
+  slm export models/smollm2 --format gguf --dtype q8_0 --out smollm2-q8_0.gguf")]
 pub struct Args {
     /// A model directory, an adapter directory, or a run directory (its final/ model is exported).
     src: PathBuf,
-    /// Output format (`hf`; GGUF export is planned).
+    /// Output format: `hf` (a model directory) or `gguf` (a file).
     #[arg(long, default_value = "hf")]
     format: String,
+    /// GGUF storage of the matrices: f32, f16 or q8_0.
+    #[arg(long, default_value = "f32")]
+    dtype: String,
     /// The directory to create.
     #[arg(long)]
     out: PathBuf,
@@ -32,9 +38,11 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode, CliError> {
-    if args.format != "hf" {
-        return Err(CliError::Usage(format!("--format {} is not supported; use --format hf", args.format)));
+    if args.format != "hf" && args.format != "gguf" {
+        return Err(CliError::Usage(format!("--format {} is not supported; use --format hf or gguf", args.format)));
     }
+    let dtype = slm_model::gguf::ExportType::parse(&args.dtype)
+        .ok_or_else(|| CliError::Usage(format!("--dtype {} is not supported; use f32, f16 or q8_0", args.dtype)))?;
     let final_dir = args.src.join("final");
     let is_model = |d: &std::path::Path| d.join("config.json").is_file() || slm_model::lora::is_adapter(d);
     let src = if is_model(&final_dir) { final_dir } else { args.src.clone() };
@@ -51,6 +59,18 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         return Err(CliError::Usage(format!("{} has no LoRA adapter to merge", src.display())));
     }
     let parameters = model.num_params();
+    if args.format == "gguf" {
+        let s = slm_model::gguf::export_gguf(&mut model, &src, &args.out, dtype, args.force)?;
+        eprintln!(
+            "exported {:.2}M parameters as GGUF ({}) to {}: {} tensors, {:.1} MB",
+            parameters as f64 / 1e6,
+            args.dtype,
+            args.out.display(),
+            s.tensors,
+            s.bytes as f64 / 1e6
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     slm_model::save::save_pretrained(&mut model, &args.out, &src, args.force)?;
     eprintln!(
         "exported {} ({:.2}M parameters) to {}",

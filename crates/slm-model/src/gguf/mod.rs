@@ -1,16 +1,18 @@
 //! GGUF, the file format of llama.cpp (versions 2 and 3): a header, typed metadata key/values, tensor
 //! descriptions, then the aligned tensor data. The file is memory-mapped; tensors are dequantized to f32
-//! on request.
+//! on request. [`export_gguf`] writes version 3 files of the llama architecture.
 
 mod dequant;
 mod parse;
 mod tokenizer;
+mod write;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use dequant::GgmlType;
 pub use tokenizer::to_hf_tokenizer;
+pub use write::{ExportSummary, ExportType, export_gguf, quantize_q8_0};
 
 use crate::error::{ModelError, Result};
 
