@@ -1,6 +1,7 @@
 //! Dynamic batching for generating from many prompts: up to `width` sequences decode together, one token
-//! each per forward pass. Each prompt is prefilled on its own, then joins the batch; its keys and values
-//! are left-padded to the batch's cache length, and a mask hides the padding from attention while explicit
+//! each per forward pass. The prompts that fill free slots are prefilled together in one left-padded pass
+//! (the LM head runs only at each prompt's last token), then join the batch; their keys and values are
+//! left-padded to the batch's cache length, and a mask hides the padding from attention while explicit
 //! positions keep every row's own numbering. A finished row leaves the batch at once and the next waiting
 //! prompt takes its place, so the batch stays full until the prompts run out.
 //!
@@ -36,11 +37,6 @@ pub struct BatchOutput {
     pub tokens: Vec<u32>,
 }
 
-fn last_logits(logits: Tensor<3>, row: usize) -> Vec<f32> {
-    let [_, t, vocab] = logits.dims();
-    logits.narrow(0, row, 1).narrow(1, t - 1, 1).reshape([vocab]).into_data().try_to_vec().expect("f32 logits")
-}
-
 impl Generator {
     /// Generates after every prompt (already templated) with at most `width` sequences in flight;
     /// `on_done` receives each result as soon as it is finished (not in input order).
@@ -60,9 +56,9 @@ impl Generator {
         let mut rows: Vec<Row> = Vec::new();
         let mut cache = KvCache::default();
         loop {
-            // Refill: prefill waiting prompts into free slots.
-            let mut joined = Vec::new();
-            while rows.len() + joined.len() < width.max(1) {
+            // Refill: prefill the waiting prompts that fit into free slots, together.
+            let mut joining = Vec::new();
+            while rows.len() + joining.len() < width.max(1) {
                 let Some((id, prompt)) = waiting.next() else { break };
                 let ids = self.encode(prompt)?;
                 if ids.is_empty() || ids.len() >= context {
@@ -71,24 +67,12 @@ impl Generator {
                         format!("prompt {} has {} tokens; the model's context is {context}", id + 1, ids.len()),
                     ));
                 }
-                let mut row_cache = self.model.cache();
-                let data: Vec<i64> = ids.iter().map(|&i| i64::from(i)).collect();
-                let input = Tensor::<2, Int>::from_data(TensorData::new(data, [1, ids.len()]), &device);
-                let logits = self.model.forward(input, &mut row_cache);
-                let mut row = Row {
-                    id,
-                    valid: vec![true; ids.len()],
-                    all: ids,
-                    new: Vec::new(),
-                    sampler: Sampler::new(opts.sampling.clone()),
-                    done: false,
-                };
-                self.advance(&mut row, last_logits(logits, 0), opts, context);
-                joined.push((row, row_cache));
+                joining.push((id, ids));
             }
-            for (row, row_cache) in joined {
-                cache = if rows.is_empty() { row_cache } else { KvCache::stack(&[cache, row_cache]) };
-                rows.push(row);
+            if !joining.is_empty() {
+                let (joined, joined_cache) = self.prefill(&joining, opts, context, &device);
+                cache = if rows.is_empty() { joined_cache } else { KvCache::stack(&[cache, joined_cache]) };
+                rows.extend(joined);
             }
             // Right-align every row's validity to the (possibly longer) batch cache.
             let len = cache.len();
@@ -128,6 +112,56 @@ impl Generator {
             }
             self.retire(&mut rows, &mut cache, &opts.stop, &mut on_done)?;
         }
+    }
+
+    /// One left-padded forward pass over `prompts` (id, tokens): their rows, each with its first new token
+    /// picked, and their cache. Padding keys are masked; a padding query sees only itself (so no softmax
+    /// row is empty); real tokens keep positions 0, 1, 2, ...
+    fn prefill(
+        &self,
+        prompts: &[(usize, Vec<u32>)],
+        opts: &GenerateOptions,
+        context: usize,
+        device: &Device,
+    ) -> (Vec<Row>, KvCache) {
+        let (k, len) = (prompts.len(), prompts.iter().map(|(_, ids)| ids.len()).max().unwrap_or(1));
+        let (mut tokens, mut positions, mut mask) =
+            (Vec::with_capacity(k * len), Vec::with_capacity(k * len), Vec::with_capacity(k * len * len));
+        for (_, ids) in prompts {
+            let pad = len - ids.len();
+            tokens.extend(std::iter::repeat_n(0i64, pad).chain(ids.iter().map(|&t| i64::from(t))));
+            positions.extend((0..len).map(|i| i.saturating_sub(pad) as i64));
+            for q in 0..len {
+                mask.extend((0..len).map(|key| key < pad && key != q));
+            }
+        }
+        let ctx = Context {
+            positions: Some(Tensor::from_data(TensorData::new(positions, [k, len]), device)),
+            mask: Some(Tensor::from_data(TensorData::new(mask, [k, 1, len, len]), device)),
+        };
+        let mut cache = self.model.cache();
+        let input = Tensor::<2, Int>::from_data(TensorData::new(tokens, [k, len]), device);
+        let hidden = self.model.hidden(input, &ctx, &mut cache).narrow(1, len - 1, 1);
+        let vocab = self.model.config.vocab_size;
+        let logits: Vec<f32> = self.model.lm_logits(hidden).into_data().try_to_vec().expect("f32 logits");
+        let rows = prompts
+            .iter()
+            .zip(logits.chunks_exact(vocab))
+            .map(|((id, ids), row_logits)| {
+                let pad = len - ids.len();
+                let mut row = Row {
+                    id: *id,
+                    valid: (0..len).map(|i| i >= pad).collect(),
+                    all: ids.clone(),
+                    new: Vec::new(),
+                    sampler: Sampler::new(opts.sampling.clone()),
+                    done: false,
+                };
+                self.advance(&mut row, row_logits.to_vec(), opts, context);
+                row
+            })
+            .collect();
+        (rows, cache)
     }
 
     /// Picks a row's next token, or marks it done (stop token, length, stop string, full context).
