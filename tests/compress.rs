@@ -102,6 +102,17 @@ fn bad_lora_and_teacher_settings_exit_2_with_one_sentence() {
 
     let r = recipe(tmp.path(), "layers = 1\nhidden = 32\nheads = 2", "[distill]\nteacher = \"x\"\nalpha = 1.5\n");
     assert_bad_input(&slm(&["train", r.to_str().unwrap()]), &["distill.alpha must be in [0, 1], got 1.5"]);
+
+    // Export: an unknown format or storage type, and a GGUF of a model llama.cpp's `llama` cannot hold.
+    let out = tmp.path().join("x.gguf");
+    let gpt2 = fixture("gpt2");
+    let export = |extra: &[&str]| {
+        slm(&[&["export", gpt2.to_str().unwrap(), "--out", out.to_str().unwrap()][..], extra].concat())
+    };
+    assert_bad_input(&export(&["--format", "onnx"]), &["--format onnx is not supported"]);
+    assert_bad_input(&export(&["--format", "gguf", "--dtype", "q4_k"]), &["--dtype q4_k is not supported"]);
+    assert_bad_input(&export(&["--format", "gguf"]), &["a GPT-2 model is not supported"]);
+    assert!(!out.exists());
 }
 
 #[test]
