@@ -4,7 +4,7 @@
 #    training tokens/s (slm train --json) and peak resident memory (/usr/bin/time -v);
 # 2. quality: the LoRA recipe's whole run (40 steps), then greedy TLDRs for the first $N test abstracts and
 #    ROUGE (stemmed) against the references, as bench/scitldr_sft.sh does for full fine-tuning.
-# Results: bench/.lora/*.json.
+# Results: bench/.lora/*.json. `bench/lora_vs_full.sh cost` runs the first part only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STEPS=${STEPS:-10}
@@ -27,6 +27,7 @@ print(json.dumps({"kind": sys.argv[3], "steps": s["steps"], "parameters": s["par
                   "peak_rss_mb": round(int(sys.argv[2]) / 1024)}))
 PY
 done | tee "$out/cost.jsonl"
+[ "${1:-all}" = cost ] && exit 0
 slm train recipes/scitldr-smollm2-lora.toml --force 2> "$out/lora-full-run.log"
 head -n "$N" datasets/scitldr/sft_test.jsonl > "$out/test.jsonl"
 rm -f "$out/lora.jsonl"

@@ -120,7 +120,9 @@ pub fn device(backend: &str) -> Result<Device> {
         "ndarray" => Ok(Device::ndarray()),
         #[cfg(feature = "wgpu")]
         "wgpu" => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+        #[cfg(not(feature = "ndarray"))]
         "ndarray" => Err(missing("ndarray")),
+        #[cfg(not(feature = "wgpu"))]
         "wgpu" => Err(missing("wgpu")),
         other => Err(missing(other)),
     }
