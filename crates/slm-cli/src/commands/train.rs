@@ -14,12 +14,15 @@ use crate::CliError;
 ///
 /// The run directory (`out` in the recipe, or --out) receives recipe.resolved.toml, metrics.csv,
 /// checkpoints/step-N/ (model, optimizer, data cursor), best/ and final/ (Hugging Face model
-/// directories for `slm generate`, `slm eval` and transformers).
+/// directories for `slm generate`, `slm eval` and transformers; PEFT adapter directories for a recipe
+/// with a `[lora]` section). A `[distill]` section trains against a teacher model's distributions.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   slm train recipes/shakespeare-char.toml
   slm train recipes/tiny-ci.toml --set optimizer.lr=1e-3 --set train.max_steps=50 --out runs/try
   slm train --resume runs/shakespeare-char
+  slm train recipes/scitldr-smollm2-lora.toml
+  slm train recipes/dolly-distill.toml --set distill.alpha=0 --out runs/dolly-labels
   slm plot runs/shakespeare-char/metrics.csv --out curves.png")]
 pub struct Args {
     /// The recipe (optional with --resume: the run's recipe.resolved.toml is used).
