@@ -16,3 +16,10 @@ lint:
 # Benchmarks, side by side with their references (see docs/performance.md).
 bench:
     python3 bench/split_bench.py
+    python3 bench/train_bench.py
+    python3 bench/generate_bench.py
+
+# LoRA against full fine-tuning, and distillation against labels only, on SmolLM2 (docs/compression.md).
+bench-compress:
+    bench/lora_vs_full.sh
+    bench/distill.sh
