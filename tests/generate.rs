@@ -142,6 +142,8 @@ fn generate_bad_input_exits_2() {
     );
     assert_bad_input(&slm(&["generate", "--model", m, "--prompt", "hi", "--strategy", "nucleus"]), &["nucleus"]);
     assert_bad_input(&slm(&["generate", "--model", m, "--prompt", ""]), &["empty"]);
+    // A backend this build does not have (the default build has flex only).
+    assert_bad_input(&slm(&["generate", "--model", m, "--prompt", "hi", "--backend", "wgpu"]), &["--features wgpu"]);
     // A prompt longer than the model's context.
     let long = "to be or not ".repeat(400);
     assert_bad_input(&slm(&["generate", "--model", m, "--prompt", &long]), &["the model's context is"]);

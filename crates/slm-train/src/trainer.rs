@@ -111,8 +111,8 @@ pub struct Summary {
 /// The backend was not compiled in.
 pub fn device(backend: &str) -> Result<Device> {
     let missing = |feature: &str| TrainError::Run {
-        path: PathBuf::from("recipe"),
-        problem: format!("backend `{backend}` is not compiled in; rebuild slm with `--features {feature}`"),
+        path: PathBuf::from("backend"),
+        problem: format!("`{backend}` is not compiled in; rebuild slm with `--features {feature}`"),
     };
     match backend {
         "flex" => Ok(Device::flex()),

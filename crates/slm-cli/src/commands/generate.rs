@@ -23,9 +23,12 @@ use crate::CliError;
   slm generate --model models/smollm2 --chat --prompt 'Summarize: ...' --strategy beam --beams 4
   slm generate --model models/smollm2 --chat --input prompts.jsonl --field prompt --out out.jsonl")]
 pub struct Args {
-    /// Model directory (as written by `slm import`).
+    /// Model directory (as written by `slm import` or `slm train`; a LoRA adapter directory works too).
     #[arg(long)]
     model: PathBuf,
+    /// Burn backend: flex (default CPU), ndarray or wgpu (the last two need cargo features).
+    #[arg(long, default_value = "flex")]
+    backend: String,
     /// The prompt.
     #[arg(long, conflicts_with = "input")]
     prompt: Option<String>,
@@ -114,7 +117,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     if args.strategy == "beam" && args.beams == 0 {
         return Err(CliError::Usage("--beams must be at least 1".into()));
     }
-    let device = burn::prelude::Device::flex();
+    let device = slm_train::trainer::device(&args.backend)?;
     let generator = Generator::load(&args.model, &device)?;
     let opts = GenerateOptions {
         max_new_tokens: args.max_new_tokens,
