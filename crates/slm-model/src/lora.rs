@@ -145,30 +145,18 @@ pub fn peft_name(module: &str, which: char) -> String {
     format!("base_model.model.{module}.lora_{which}.weight")
 }
 
-/// PEFT's name of a fully trained module saved with an adapter (`modules_to_save`, e.g. `score`).
-pub fn saved_module_name(param: &str) -> String {
-    format!("base_model.model.{param}")
-}
-
 /// Writes `adapter_config.json` for adapters on `modules` of the base model at `base`.
 ///
 /// # Errors
 /// The file cannot be written.
-pub fn write_config(
-    dir: &Path,
-    cfg: &LoraConfig,
-    base: &Path,
-    modules: &[String],
-    conv1d: bool,
-    classification: bool,
-) -> Result<()> {
+pub fn write_config(dir: &Path, cfg: &LoraConfig, base: &Path, modules: &[String], conv1d: bool) -> Result<()> {
     // PEFT lists the module names' last parts.
     let mut targets: Vec<&str> = modules.iter().map(|m| m.rsplit('.').next().unwrap_or(m)).collect();
     targets.sort_unstable();
     targets.dedup();
     let config = json!({
         "peft_type": "LORA",
-        "task_type": if classification { "SEQ_CLS" } else { "CAUSAL_LM" },
+        "task_type": "CAUSAL_LM",
         "base_model_name_or_path": base.display().to_string(),
         "r": cfg.rank,
         "lora_alpha": cfg.alpha,
@@ -180,7 +168,7 @@ pub fn write_config(
         "use_dora": false,
         "init_lora_weights": true,
         "inference_mode": true,
-        "modules_to_save": if classification { json!(["score"]) } else { json!(null) },
+        "modules_to_save": null,
     });
     crate::hf::write_json(dir, ADAPTER_CONFIG, &config)
 }
@@ -390,14 +378,13 @@ pub fn write_adapter_files(model: &mut Transformer, dir: &Path, base: &Path) -> 
     let cfg = model.lora.clone().ok_or_else(|| ModelError::format(dir, "the model has no LoRA adapters to save"))?;
     let modules = model.adapted_modules();
     let conv1d = model.config.family == crate::Family::Gpt2;
-    let classification = model.config.head == crate::Head::Classification;
     let tensors = host_tensors(model.trainable());
     write_safetensors(
         tensors.iter().map(|(n, s, v)| (n.as_str(), s.as_slice(), v.as_slice())),
         &dir.join(ADAPTER_WEIGHTS),
     )?;
     let base = std::fs::canonicalize(base).unwrap_or_else(|_| base.to_owned());
-    write_config(dir, &cfg, &base, &modules, conv1d, classification)
+    write_config(dir, &cfg, &base, &modules, conv1d)
 }
 
 #[cfg(test)]
