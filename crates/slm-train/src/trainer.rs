@@ -297,7 +297,8 @@ fn prepare(recipe: &Recipe, opts: &RunOptions, obs: &mut dyn Observer) -> Result
     })
 }
 
-/// Fresh adapters, or those of `lora.from` (whose rank and alpha must be the recipe's), with dropout on.
+/// Fresh adapters, or those of `lora.from` (whose rank, alpha and dropout must be the recipe's), with
+/// dropout on.
 fn attach_lora(model: &mut Transformer, lora: &slm_model::lora::LoraConfig, seed: u64) -> Result<()> {
     match &lora.from {
         None => {
@@ -492,8 +493,8 @@ pub fn counted_rows(hidden: Tensor<3>, batch: &Batch) -> Tensor<2> {
 }
 
 /// Sum over the batch of the loss, the number of counted items (target tokens, or rows), and the class
-/// logits of a classification batch. With a teacher (and `teacher_batch`, the same examples on its device)
-/// the loss is the distillation loss.
+/// logits of a classification batch. With `teacher` (the teacher and the same examples collated on its
+/// device) the loss is the distillation loss.
 fn batch_loss(
     model: &Transformer,
     batch: &Batch,
