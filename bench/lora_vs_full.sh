@@ -4,7 +4,8 @@
 #    training tokens/s (slm train --json) and peak resident memory (/usr/bin/time -v);
 # 2. quality: the LoRA recipe's whole run (40 steps), then greedy TLDRs for the first $N test abstracts and
 #    ROUGE (stemmed) against the references, as bench/scitldr_sft.sh does for full fine-tuning.
-# Results: bench/.lora/*.json. `bench/lora_vs_full.sh cost` runs the first part only.
+# Results: bench/.lora/*.json (the measured ones are kept in bench/results-compress.json).
+# `bench/lora_vs_full.sh cost` runs the first part only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STEPS=${STEPS:-10}
