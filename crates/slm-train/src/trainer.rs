@@ -82,6 +82,16 @@ pub trait Observer {
     fn note(&mut self, message: &str);
 }
 
+/// An observer that ignores everything (library use and tests).
+pub struct Silent;
+
+impl Observer for Silent {
+    fn start(&mut self, _: u64, _: u64) {}
+    fn step(&mut self, _: &StepLog) {}
+    fn eval(&mut self, _: &EvalLog) {}
+    fn note(&mut self, _: &str) {}
+}
+
 /// What a run did.
 #[derive(Debug, Clone)]
 pub struct Summary {

@@ -6,17 +6,8 @@
 
 use std::path::Path;
 
-use slm_train::trainer::{EvalLog, StepLog};
-use slm_train::{Observer, Recipe, RunOptions};
-
-struct Quiet;
-
-impl Observer for Quiet {
-    fn start(&mut self, _: u64, _: u64) {}
-    fn step(&mut self, _: &StepLog) {}
-    fn eval(&mut self, _: &EvalLog) {}
-    fn note(&mut self, _: &str) {}
-}
+use slm_train::trainer::Silent;
+use slm_train::{Recipe, RunOptions};
 
 fn losses(backend: &str, out: &Path) -> Vec<f64> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -29,7 +20,7 @@ fn losses(backend: &str, out: &Path) -> Vec<f64> {
         "train.max_steps=20".to_owned(),
     ];
     let recipe = Recipe::parse(&text, &overrides).unwrap();
-    slm_train::train(&recipe, &RunOptions::default(), &mut Quiet).unwrap().losses
+    slm_train::train(&recipe, &RunOptions::default(), &mut Silent).unwrap().losses
 }
 
 fn check(backend: &str) {

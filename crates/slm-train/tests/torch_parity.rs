@@ -6,17 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use slm_train::trainer::{EvalLog, StepLog};
-use slm_train::{Observer, Recipe, RunOptions};
-
-struct Quiet;
-
-impl Observer for Quiet {
-    fn start(&mut self, _: u64, _: u64) {}
-    fn step(&mut self, _: &StepLog) {}
-    fn eval(&mut self, _: &EvalLog) {}
-    fn note(&mut self, _: &str) {}
-}
+use slm_train::trainer::Silent;
+use slm_train::{Recipe, RunOptions};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../slm-model/tests/fixtures/hf")
@@ -74,7 +65,7 @@ fn check(family: &str) {
 }
 
 fn check_losses(r: &Recipe, family: &str, expected: &str) -> slm_train::Summary {
-    let summary = slm_train::train(r, &RunOptions::default(), &mut Quiet).unwrap();
+    let summary = slm_train::train(r, &RunOptions::default(), &mut Silent).unwrap();
     let exp: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(fixtures().join(family).join(expected)).unwrap()).unwrap();
     let want: Vec<f64> = exp["losses"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
@@ -140,17 +131,17 @@ fn lora_resume_with_dropout_is_exact() {
     let dir = tempfile::tempdir().unwrap();
     let lora = "rank = 2\nalpha = 4.0\ndropout = 0.1\ntargets = [\"all-linear\"]";
     let straight = lora_recipe("llama", &dir.path().join("straight"), lora);
-    let all = slm_train::train(&straight, &RunOptions::default(), &mut Quiet).unwrap();
+    let all = slm_train::train(&straight, &RunOptions::default(), &mut Silent).unwrap();
     let split = lora_recipe("llama", &dir.path().join("split"), lora);
     let first =
-        slm_train::train(&split, &RunOptions { stop_after: Some(3), ..Default::default() }, &mut Quiet).unwrap();
-    let rest = slm_train::train(&split, &RunOptions { resume: true, ..Default::default() }, &mut Quiet).unwrap();
+        slm_train::train(&split, &RunOptions { stop_after: Some(3), ..Default::default() }, &mut Silent).unwrap();
+    let rest = slm_train::train(&split, &RunOptions { resume: true, ..Default::default() }, &mut Silent).unwrap();
     let joined: Vec<f64> = first.losses.iter().chain(&rest.losses).copied().collect();
     assert_eq!(joined, all.losses);
     let read = |p: PathBuf| std::fs::read(p.join("adapter_model.safetensors")).unwrap();
     assert_eq!(read(all.final_model.unwrap()), read(rest.final_model.unwrap()));
     // Dropout is really on: the same run without it has other losses.
     let plain = lora_recipe("llama", &dir.path().join("plain"), &lora.replace("dropout = 0.1", "dropout = 0.0"));
-    let plain = slm_train::train(&plain, &RunOptions::default(), &mut Quiet).unwrap();
+    let plain = slm_train::train(&plain, &RunOptions::default(), &mut Silent).unwrap();
     assert_ne!(plain.losses[1..], all.losses[1..]);
 }
