@@ -4,11 +4,11 @@
 //! ids) and the chat template. Matrices are stored F32, F16 or Q8_0 (blocks of 32: an f16 scale
 //! `amax / 127` and 32 rounded i8, as ggml's reference quantizer); norms stay F32.
 
-use std::io::Write;
 use std::path::Path;
 
 use half::f16;
 use serde_json::Value as Json;
+use slm_data::records::AtomicFile;
 
 use crate::error::{ModelError, Result};
 use crate::hf::{LAYER_PARTS, LlamaDims, hf_name, permute};
@@ -83,9 +83,8 @@ pub fn export_gguf(
     dtype: ExportType,
     overwrite: bool,
 ) -> Result<ExportSummary> {
-    if out.exists() && !overwrite {
-        return Err(ModelError::format(out, "already exists; pass --force to replace it"));
-    }
+    // Refuses an existing `out` before any work; nothing appears at `out` unless every byte is written.
+    let mut file = AtomicFile::create(out, overwrite)?;
     let c = model.config.clone();
     let unsupported = |what: &str| ModelError::Unsupported {
         path: dir.to_owned(),
@@ -151,12 +150,8 @@ pub fn export_gguf(
         }
         tensors.push((name, shape, values));
     }
-    let tmp_name = format!(".{}.tmp", out.file_name().map_or("export".into(), |n| n.to_string_lossy().into_owned()));
-    let tmp = out.with_file_name(tmp_name);
-    let written = write_file(&tmp, &meta, &tensors, dtype).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })?;
-    std::fs::rename(&tmp, out).map_err(|e| ModelError::Io { path: out.to_owned(), source: e })?;
+    let written = write_file(&mut file, &meta, &tensors, dtype)?;
+    file.commit()?;
     Ok(ExportSummary { tensors: tensors.len(), bytes: written })
 }
 
@@ -332,13 +327,13 @@ pub fn quantize_q8_0(values: &[f32]) -> Vec<u8> {
     out
 }
 
+/// Writes the header, metadata, tensor descriptions and aligned tensor data to `file`; returns its size.
 fn write_file(
-    path: &Path,
+    file: &mut AtomicFile,
     meta: &[(&str, Meta)],
     tensors: &[(String, Vec<usize>, Vec<f32>)],
     dtype: ExportType,
 ) -> Result<u64> {
-    let io = |e: std::io::Error| ModelError::Io { path: path.to_owned(), source: e };
     let encoded: Vec<(u32, Vec<u8>)> = tensors.iter().map(|(_, shape, values)| encode(shape, values, dtype)).collect();
     let mut head = Vec::new();
     head.extend(b"GGUF");
@@ -359,17 +354,14 @@ fn write_file(
         offset = (offset + bytes.len() as u64).next_multiple_of(ALIGNMENT);
     }
     head.resize((head.len() as u64).next_multiple_of(ALIGNMENT) as usize, 0);
-    let file = std::fs::File::create(path).map_err(io)?;
-    let mut w = std::io::BufWriter::new(file);
-    w.write_all(&head).map_err(io)?;
+    file.write_all(&head)?;
     let mut written = head.len() as u64;
     for (_, bytes) in &encoded {
-        w.write_all(bytes).map_err(io)?;
+        file.write_all(bytes)?;
         let padded = (bytes.len() as u64).next_multiple_of(ALIGNMENT);
-        w.write_all(&vec![0u8; (padded - bytes.len() as u64) as usize]).map_err(io)?;
+        file.write_all(&vec![0u8; (padded - bytes.len() as u64) as usize])?;
         written += padded;
     }
-    w.flush().map_err(io)?;
     Ok(written)
 }
 
