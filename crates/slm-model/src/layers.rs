@@ -117,17 +117,7 @@ pub struct Norm {
 impl Norm {
     /// Normalises the last dimension.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let gain = self.weight.clone().unsqueeze::<3>();
-        match &self.bias {
-            None => {
-                let rms = x.clone().powi_scalar(2).mean_dim(2).add_scalar(self.eps).sqrt();
-                x.div(rms).mul(gain)
-            }
-            Some(bias) => {
-                let (var, mean) = x.clone().var_mean_bias(2);
-                x.sub(mean).div(var.add_scalar(self.eps).sqrt()).mul(gain).add(bias.clone().unsqueeze::<3>())
-            }
-        }
+        crate::fused::norm(x, self.weight.clone(), self.bias.clone(), self.eps)
     }
 
     /// Pushes the parameters onto `out`.

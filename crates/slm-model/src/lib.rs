@@ -9,6 +9,7 @@ pub mod beam;
 pub mod chat;
 pub mod config;
 mod error;
+pub mod fused;
 pub mod generate;
 pub mod gguf;
 pub mod hf;

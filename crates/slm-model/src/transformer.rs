@@ -13,7 +13,7 @@
 use std::path::Path;
 
 use burn::prelude::*;
-use burn::tensor::activation::{log_softmax, sigmoid, silu};
+use burn::tensor::activation::{log_softmax, silu};
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use rand::{RngExt, SeedableRng};
@@ -48,7 +48,7 @@ enum Mlp {
 impl Mlp {
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         match self {
-            Mlp::Gelu { fc, proj } => proj.forward(gelu_tanh(fc.forward(x))),
+            Mlp::Gelu { fc, proj } => proj.forward(crate::fused::gelu_tanh(fc.forward(x))),
             Mlp::SwiGlu { gate, up, down } => down.forward(silu(gate.forward(x.clone())).mul(up.forward(x))),
             Mlp::FusedSwiGlu { gate_up, down } => {
                 let both = gate_up.forward(x);
@@ -57,16 +57,6 @@ impl Mlp {
             }
         }
     }
-}
-
-/// GPT-2's GELU (the tanh approximation) written as `x·σ(2u)`, u = √(2/π)·(x + 0.044715·x³): the same
-/// function, since (1 + tanh u) / 2 = σ(2u), in multiplications and one sigmoid rather than the scalar
-/// `powf` and `tanh` that dominated a small GPT's training step on the CPU backend.
-fn gelu_tanh(x: Tensor<3>) -> Tensor<3> {
-    let two_sqrt_2_over_pi = 2.0 * (2.0 / std::f64::consts::PI).sqrt();
-    let cube = x.clone().mul(x.clone()).mul(x.clone());
-    let u2 = cube.mul_scalar(0.044715).add(x.clone()).mul_scalar(two_sqrt_2_over_pi);
-    x.mul(sigmoid(u2))
 }
 
 #[derive(Debug, Clone)]
@@ -616,23 +606,11 @@ impl Transformer {
                 m.clone().expand([mb, kv_heads, rep, mk])
             });
             let opts = AttentionModuleOptions { scale: None, softcap: None, is_causal: false };
-            attention(q, k, v, mask, None, opts).reshape([b, heads, 1, hd])
+            attention(q, k, v, mask, None, opts).reshape([b, t, heads * hd])
         } else {
-            let expand = |y: Tensor<4>| {
-                if rep == 1 {
-                    return y;
-                }
-                let [b, kvh, s, d] = y.dims();
-                y.unsqueeze_dim::<5>(2).expand([b, kvh, rep, s, d]).reshape([b, kvh * rep, s, d])
-            };
-            let mask = mask.map(|m| {
-                let [mb, _, mq, mk] = m.dims();
-                m.clone().expand([mb, heads, mq, mk])
-            });
-            let opts = AttentionModuleOptions { scale: None, softcap: None, is_causal: causal };
-            attention(q, expand(k), expand(v), mask, None, opts)
+            crate::fused::attention(q, k, v, mask.cloned(), causal)
         };
-        block.o_proj.forward(out.swap_dims(1, 2).reshape([b, t, heads * hd]))
+        block.o_proj.forward(out)
     }
 
     /// Natural-log probabilities of `tokens[i + 1]` given `tokens[..=i]`, for every i (one forward pass).

@@ -1,0 +1,94 @@
+//! Fused kernels for the CPU backend (Burn's flex), forward and backward, for the parts of a Transformer
+//! step that Burn runs as many small tensor operations: attention, LayerNorm/RMSNorm and GPT-2's GELU.
+//!
+//! Each public function takes and returns ordinary `Tensor`s. On flex with f32 values it runs one kernel
+//! (registered as one custom operation in Burn's autodiff graph, with its own backward); on any other
+//! backend or dtype it runs the reference composition of Burn operations that it replaces, so results do
+//! not depend on where a model runs (tests compare both paths, values and gradients). `SLM_FUSED=0` turns
+//! the kernels off, for measuring what they bring.
+
+mod attention;
+mod gelu;
+mod norm;
+pub(crate) mod vmath;
+
+pub use attention::{attention, attention_reference};
+pub use gelu::{gelu_tanh, gelu_tanh_reference};
+pub use norm::{norm, norm_reference};
+
+use std::sync::OnceLock;
+
+use burn::prelude::*;
+use burn::tensor::{DType, TensorData};
+use burn_autodiff::Autodiff;
+use burn_flex::{Flex, FlexTensor};
+
+/// Burn's autodiff over flex, the backend slm trains on by default.
+pub(crate) type Ad = Autodiff<Flex>;
+/// A float tensor of that backend: a flex tensor plus its node in the autodiff graph.
+pub(crate) type AdTensor = burn_backend::tensor::FloatTensor<Ad>;
+/// The checkpointing strategy of Burn's dispatch (none: forward values are kept for backward).
+pub(crate) type Strategy = burn_autodiff::checkpoint::strategy::NoCheckpointing;
+
+/// A float tensor as the kernels see it.
+pub(crate) enum Prim {
+    /// On flex under autodiff.
+    Tracked(AdTensor),
+    /// On flex without autodiff (inference).
+    Plain(FlexTensor),
+}
+
+/// Whether the kernels are on (`SLM_FUSED=0` turns them off).
+fn enabled() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| std::env::var("SLM_FUSED").map(|v| v != "0").unwrap_or(true))
+}
+
+/// The flex primitive of an f32 tensor, or `None` where the reference path must run.
+pub(crate) fn prim<const D: usize>(t: &Tensor<D>) -> Option<Prim> {
+    if !enabled() || t.dtype() != DType::F32 {
+        return None;
+    }
+    if let Ok(p) = t.clone().try_into_primitive::<Ad>() {
+        return Some(Prim::Tracked(p));
+    }
+    t.clone().try_into_primitive::<Flex>().ok().map(Prim::Plain)
+}
+
+/// A tensor of `values` with `shape`.
+pub(crate) fn flex(values: Vec<f32>, shape: impl Into<burn::tensor::Shape>) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape.into()))
+}
+
+/// Runs `f` on the values of `t` in row-major order (copying only when `t` is a strided view).
+pub(crate) fn with_values<R>(t: &FlexTensor, f: impl FnOnce(&[f32]) -> R) -> R {
+    match t.as_slice::<f32>() {
+        Some(values) => f(values),
+        None => f(t.to_contiguous().as_slice::<f32>().expect("a contiguous f32 tensor")),
+    }
+}
+
+/// A raw pointer that rayon tasks writing disjoint parts of one buffer may share.
+pub(crate) struct SharedMut<T>(pub *mut T);
+impl<T> Clone for SharedMut<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for SharedMut<T> {}
+impl<T> SharedMut<T> {
+    /// The pointer (a method, so closures capture the whole `Sync` wrapper rather than its field).
+    pub(crate) fn get(self) -> *mut T {
+        self.0
+    }
+}
+// SAFETY: every user writes through it only at offsets no other task touches.
+unsafe impl<T> Send for SharedMut<T> {}
+unsafe impl<T> Sync for SharedMut<T> {}
+
+/// Splits `0..n` into about `per`-sized chunks and runs `f(start, end)` on each, in parallel.
+pub(crate) fn par_ranges(n: usize, per: usize, f: impl Fn(usize, usize) + Sync) {
+    use rayon::prelude::*;
+    let chunks = n.div_ceil(per.max(1));
+    (0..chunks).into_par_iter().for_each(|c| f(c * per, ((c + 1) * per).min(n)));
+}
