@@ -2,8 +2,8 @@
 //! that optimizers and checkpoints walk. Every parameter carries its Hugging Face tensor name, so loading,
 //! saving, optimizer state and LoRA targets all speak the ecosystem's names.
 
+use crate::fused::linear;
 use burn::prelude::*;
-use burn::tensor::module::linear;
 
 use crate::lora::Lora;
 

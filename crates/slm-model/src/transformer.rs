@@ -548,8 +548,8 @@ impl Transformer {
     /// matmul would broadcast, i.e. copy, the head per row).
     pub fn lm_logits_rows(&self, hidden: Tensor<2>) -> Tensor<2> {
         match &self.lm_head {
-            Some(head) => hidden.matmul(head.clone()),
-            None => hidden.matmul(self.embed.clone().transpose()),
+            Some(head) => crate::fused::linear(hidden, head.clone(), None),
+            None => crate::fused::linear(hidden, self.embed.clone().transpose(), None),
         }
     }
 

@@ -118,3 +118,29 @@ fn gelu_matches_burn() {
     let x = tensor([3, 100, 400], 7, &device).mul_scalar(4.0);
     compare("gelu", vec![x], |v| fused::gelu_tanh(v[0].clone()), |v| fused::gelu_tanh_reference(v[0].clone()));
 }
+
+#[test]
+fn linear_matches_burn_with_and_without_bias_and_with_a_transposed_weight() {
+    let device = Device::flex();
+    for (rows, d_in, d_out) in [(1, 5, 3), (96, 32, 48), (2, 700, 13)] {
+        let x = tensor([2, rows, d_in], 8, &device);
+        let w = tensor([d_in, d_out], 9, &device).reshape([1, d_in, d_out]);
+        let b = tensor([d_out], 10, &device).reshape([1, 1, d_out]);
+        let (wm, bv) = (|t: &Tensor<3>| t.clone().reshape([d_in, d_out]), |t: &Tensor<3>| t.clone().reshape([d_out]));
+        compare(
+            &format!("linear {rows}x{d_in}x{d_out} with bias"),
+            vec![x.clone(), w.clone(), b],
+            |v| fused::linear(v[0].clone(), wm(&v[1]), Some(bv(&v[2]))),
+            |v| fused::linear_reference(v[0].clone(), wm(&v[1]), Some(bv(&v[2]))),
+        );
+        // A tied LM head reads the embedding `[out, in]` through a transposed view.
+        let e = tensor([d_out, d_in], 11, &device).reshape([1, d_out, d_in]);
+        let et = |t: &Tensor<3>| t.clone().reshape([d_out, d_in]).transpose();
+        compare(
+            &format!("linear {rows}x{d_in}x{d_out} transposed weight"),
+            vec![x, e],
+            |v| fused::linear(v[0].clone(), et(&v[1]), None),
+            |v| fused::linear_reference(v[0].clone(), et(&v[1]), None),
+        );
+    }
+}

@@ -1,5 +1,6 @@
 //! Fused kernels for the CPU backend (Burn's flex), forward and backward, for the parts of a Transformer
-//! step that Burn runs as many small tensor operations: attention, LayerNorm/RMSNorm and GPT-2's GELU.
+//! step that Burn runs as many small tensor operations: attention, LayerNorm/RMSNorm, GPT-2's GELU and the
+//! linear maps.
 //!
 //! Each public function takes and returns ordinary `Tensor`s. On flex with f32 values it runs one kernel
 //! (registered as one custom operation in Burn's autodiff graph, with its own backward); on any other
@@ -9,11 +10,13 @@
 
 mod attention;
 mod gelu;
+mod linear;
 mod norm;
 pub(crate) mod vmath;
 
 pub use attention::{attention, attention_reference};
 pub use gelu::{gelu_tanh, gelu_tanh_reference};
+pub use linear::{linear, linear_reference};
 pub use norm::{norm, norm_reference};
 
 use std::sync::OnceLock;

@@ -1,0 +1,169 @@
+//! `y = x·W + b` as one gemm whose output starts as the broadcast bias, and its backward as two gemms
+//! (dx = dy·Wᵀ, dW = xᵀ·dy, each reading the transposed operand in place) plus one pass of column sums
+//! for db. Outputs are allocated once, as f32 (flex's own matmul zero-fills a byte buffer and then copies
+//! it into an aligned one).
+
+use burn::prelude::*;
+use burn_autodiff::checkpoint::base::Checkpointer;
+use burn_autodiff::grads::Gradients;
+use burn_autodiff::ops::{Backward, Ops, OpsKind};
+use burn_flex::{Flex, FlexTensor};
+
+use super::vmath::multiversion;
+use super::{Ad, AdTensor, Prim, Strategy, flex, prim, with_values};
+
+/// Multiply-adds above which a gemm is split across threads (as flex does).
+const PARALLEL_WORK: usize = 1 << 21;
+
+/// `x·weight + bias` over the last dimension of `x`; `weight` is `[in, out]`.
+pub fn linear<const D: usize>(x: Tensor<D>, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<D> {
+    match (prim(&x), prim(&weight), bias.as_ref().map(prim)) {
+        (Some(Prim::Tracked(x)), Some(Prim::Tracked(w)), None) => Tensor::from_primitive::<Ad>(tracked([x, w])),
+        (Some(Prim::Tracked(x)), Some(Prim::Tracked(w)), Some(Some(Prim::Tracked(b)))) => {
+            Tensor::from_primitive::<Ad>(tracked([x, w, b]))
+        }
+        (Some(Prim::Plain(x)), Some(Prim::Plain(w)), None) => Tensor::from_primitive::<Flex>(forward(&x, &w, None)),
+        (Some(Prim::Plain(x)), Some(Prim::Plain(w)), Some(Some(Prim::Plain(b)))) => {
+            Tensor::from_primitive::<Flex>(forward(&x, &w, Some(&b)))
+        }
+        _ => linear_reference(x, weight, bias),
+    }
+}
+
+/// The same map in Burn operations (any backend).
+pub fn linear_reference<const D: usize>(x: Tensor<D>, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<D> {
+    burn::tensor::module::linear(x, weight, bias)
+}
+
+/// A row-major matrix operand: pointer, row stride, column stride.
+type Operand = (*const f32, isize, isize);
+
+/// `dst (m×n, row-major) = [dst +] lhs (m×k) · rhs (k×n)`.
+///
+/// # Safety
+/// The operands must address matrices of those shapes, and `dst` must hold m·n values.
+unsafe fn gemm((m, n, k): (usize, usize, usize), dst: &mut [f32], accumulate: bool, lhs: Operand, rhs: Operand) {
+    let parallelism = if m * n * k >= PARALLEL_WORK { gemm::Parallelism::Rayon(0) } else { gemm::Parallelism::None };
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.0,
+            lhs.2,
+            lhs.1,
+            rhs.0,
+            rhs.2,
+            rhs.1,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        )
+    }
+}
+
+multiversion! {
+    /// Adds the rows of `g` (each `sums.len()` wide) into `sums`.
+    fn column_sums(g: &[f32], sums: &mut [f32]) {
+        for row in g.chunks_exact(sums.len()) {
+            for (s, &v) in sums.iter_mut().zip(row) {
+                *s += v;
+            }
+        }
+    }
+}
+
+/// A 2-D tensor as a gemm operand, read in place through its strides (a transposed view costs nothing).
+fn operand(t: &FlexTensor) -> Operand {
+    let layout = t.layout();
+    let s = layout.strides();
+    (t.storage::<f32>()[layout.start_offset()..].as_ptr(), s[0], s[1])
+}
+
+/// Shape of `x` with its last dimension replaced by `n`.
+fn with_last(shape: &burn::tensor::Shape, n: usize) -> Vec<usize> {
+    let mut dims: Vec<usize> = shape.iter().copied().collect();
+    *dims.last_mut().expect("a tensor of rank >= 1") = n;
+    dims
+}
+
+fn forward(x: &FlexTensor, w: &FlexTensor, b: Option<&FlexTensor>) -> FlexTensor {
+    let shape = x.layout().shape().clone();
+    let (k, n) = (w.layout().shape()[0], w.layout().shape()[1]);
+    let m = shape.num_elements() / k;
+    let mut out = match b {
+        Some(b) => with_values(b, |bias| bias.repeat(m)),
+        None => vec![0.0f32; m * n],
+    };
+    with_values(x, |xv| {
+        // SAFETY: x is m×k row-major, w a k×n operand; out holds m·n values.
+        unsafe { gemm((m, n, k), &mut out, b.is_some(), (xv.as_ptr(), k as isize, 1), operand(w)) }
+    });
+    flex(out, with_last(&shape, n))
+}
+
+#[derive(Debug, Clone)]
+struct State {
+    x: FlexTensor,
+    w: FlexTensor,
+}
+
+#[derive(Debug)]
+struct LinearBackward;
+
+impl<const N: usize> Backward<Flex, N> for LinearBackward {
+    type State = State;
+
+    fn backward(self, ops: Ops<State, N>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<Flex>(&ops.node);
+        let State { x, w } = &ops.state;
+        let shape = x.layout().shape().clone();
+        let (k, n) = (w.layout().shape()[0], w.layout().shape()[1]);
+        let m = shape.num_elements() / k;
+        let [px, pw, pb] = [0, 1, 2].map(|i| ops.parents.get(i).cloned().flatten());
+        with_values(&grad, |g| {
+            if let Some(node) = px {
+                let mut dx = vec![0.0f32; m * k];
+                let (wp, w_rs, w_cs) = operand(w);
+                // SAFETY: g is m×n; w read as its transpose (n×k); dx holds m·k values.
+                unsafe { gemm((m, k, n), &mut dx, false, (g.as_ptr(), n as isize, 1), (wp, w_cs, w_rs)) };
+                grads.register::<Flex>(node.id, flex(dx, shape.clone()));
+            }
+            if let Some(node) = pw {
+                let mut dw = vec![0.0f32; k * n];
+                // SAFETY: x read as its transpose (k×m); g is m×n; dw holds k·n values.
+                with_values(x, |xv| unsafe {
+                    gemm((k, n, m), &mut dw, false, (xv.as_ptr(), 1, k as isize), (g.as_ptr(), n as isize, 1))
+                });
+                grads.register::<Flex>(node.id, flex(dw, [k, n]));
+            }
+            if let Some(node) = pb {
+                let mut db = vec![0.0f32; n];
+                column_sums(g, &mut db);
+                grads.register::<Flex>(node.id, flex(db, [n]));
+            }
+        });
+    }
+}
+
+fn tracked<const N: usize>(inputs: [AdTensor; N]) -> AdTensor
+where
+    LinearBackward: Backward<Flex, N, State = State>,
+{
+    let nodes = inputs.each_ref().map(|t| t.node());
+    let prims = inputs.map(|t| t.into_primitive());
+    let (x, w, b) = (&prims[0], &prims[1], prims.get(2));
+    let y = forward(x, w, b);
+    match LinearBackward.prepare::<Strategy>(nodes).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish(State { x: x.clone(), w: w.clone() }, y),
+        OpsKind::UnTracked(prep) => prep.finish(y),
+    }
+}
