@@ -144,3 +144,29 @@ fn linear_matches_burn_with_and_without_bias_and_with_a_transposed_weight() {
         );
     }
 }
+
+#[test]
+fn adamw_update_matches_burn() {
+    let device = Device::flex();
+    let n = 200_003; // several parallel chunks and a ragged tail
+    let [p, g] = [1, 2].map(|s| tensor([n], s, &device));
+    let m = tensor([n], 3, &device).mul_scalar(0.1);
+    let v = tensor([n], 4, &device).abs().mul_scalar(0.01);
+    for (decay, scale) in [(1.0 - 1e-3 * 0.1, 0.5), (1.0, 1.0)] {
+        let u = fused::AdamWUpdate {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.99,
+            eps: 1e-8,
+            decay,
+            bias1: 0.19,
+            bias2: 0.0297,
+            scale,
+        };
+        let got = fused::adamw(p.clone(), g.clone(), m.clone(), v.clone(), &u);
+        let want = fused::adamw_reference(p.clone(), g.clone(), m.clone(), v.clone(), &u);
+        for (what, (a, b)) in ["value", "m", "v"].iter().zip(got.into_iter().zip(want)) {
+            assert_close(&format!("adamw {what}"), &vec_of(a), &vec_of(b), 1e-6);
+        }
+    }
+}

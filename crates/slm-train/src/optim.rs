@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use burn::prelude::*;
+use slm_model::fused::{AdamWUpdate, adamw};
 use slm_model::layers::{ParamMut, TensorMut};
 
 use crate::recipe::OptimizerSection;
@@ -63,16 +64,12 @@ impl AdamW {
         let bias1 = 1.0 - b1.powi(self.steps as i32);
         let bias2 = 1.0 - b2.powi(self.steps as i32);
         for (p, g) in params.into_iter().zip(grads) {
-            let g = if scale == 1.0 { g } else { g.mul_scalar(scale) };
             let value = flat(&p.tensor).without_autodiff();
             let moments =
                 self.state.remove(&p.name).unwrap_or_else(|| Moments { m: g.zeros_like(), v: g.zeros_like() });
-            let m = moments.m.mul_scalar(b1).add(g.clone().mul_scalar(1.0 - b1));
-            let v = moments.v.mul_scalar(b2).add(g.powi_scalar(2).mul_scalar(1.0 - b2));
-            let decayed =
-                if p.decay && c.weight_decay > 0.0 { value.mul_scalar(1.0 - lr * c.weight_decay) } else { value };
-            let denom = v.clone().div_scalar(bias2).sqrt().add_scalar(c.eps);
-            let new = decayed.sub(m.clone().div(denom).mul_scalar(lr / bias1));
+            let decay = if p.decay && c.weight_decay > 0.0 { 1.0 - lr * c.weight_decay } else { 1.0 };
+            let update = AdamWUpdate { lr, beta1: b1, beta2: b2, eps: c.eps, decay, bias1, bias2, scale };
+            let [new, m, v] = adamw(value, g, moments.m, moments.v, &update);
             self.state.insert(p.name, Moments { m, v });
             match p.tensor {
                 TensorMut::Vector(t) => *t = new.autodiff().require_grad(),

@@ -568,38 +568,66 @@ impl Run {
         }
     }
 
+    /// How many shards a batch splits into, computed at the same time: one per CPU thread (at most
+    /// one per example) on the CPU backends, one on a GPU.
+    fn shards(&self) -> usize {
+        let cpu = matches!(self.recipe.backend.as_str(), "flex" | "ndarray");
+        if cpu { rayon::current_num_threads().clamp(1, self.recipe.train.batch_size) } else { 1 }
+    }
+
     /// One optimizer step; returns (loss, grad norm, input tokens).
+    ///
+    /// The `batch_size x grad_accum` examples are cut into micro-batches, `shards()` per batch. Micro-batches
+    /// are independent terms of one sum (each loss is divided by the window's target count), so on a CPU
+    /// they run concurrently, one per thread, each on its own replica of the model (the same parameter
+    /// values as separate autodiff leaves, so the graphs never meet); their gradients are added in
+    /// micro-batch order. Single-threaded kernels on every core beat every kernel split across cores at
+    /// these sizes.
     fn step(&mut self, lr: f64) -> Result<(f64, f64, usize)> {
         let (batch_size, accum) = (self.recipe.train.batch_size, self.recipe.train.grad_accum);
+        let shards = self.shards();
+        let micro = batch_size.div_ceil(shards);
         let examples = self.next_examples(batch_size * accum);
         let examples = self.masked(examples, &mut mlm::step_rng(self.recipe.seed, self.state.step + 1));
         let bidirectional = self.mask_id.is_some();
-        let batches: Vec<Batch> = examples
-            .chunks(batch_size)
-            .map(|c| data::collate(c, self.specials.pad, bidirectional, &self.device))
-            .collect();
+        let batches: Vec<Batch> =
+            examples.chunks(micro).map(|c| data::collate(c, self.specials.pad, bidirectional, &self.device)).collect();
         let teacher_batches: Vec<Batch> = match &self.teacher {
             Some(t) => examples
-                .chunks(batch_size)
+                .chunks(micro)
                 .map(|c| data::collate(c, self.specials.pad, bidirectional, t.model.device()))
                 .collect(),
             None => Vec::new(),
         };
         let total: usize = batches.iter().map(|b| b.n_targets).sum::<usize>().max(1);
-        let mut params_grads: Option<Grads> = None;
-        let mut loss = 0.0;
-        let mut tokens = 0;
-        for (i, batch) in batches.iter().enumerate() {
-            tokens += batch.inputs.dims().iter().product::<usize>();
+        let tokens = batches.iter().map(|b| b.inputs.dims().iter().product::<usize>()).sum();
+        let run = |model: &mut Transformer, i: usize| {
             // Adapter dropout masks depend on the seed, the step and the micro-batch only: a resume repeats them.
-            self.model
-                .seed_dropout(self.recipe.seed ^ (self.state.step + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i as u64);
+            model.seed_dropout(self.recipe.seed ^ (self.state.step + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i as u64);
             let teacher = self.teacher.as_ref().zip(teacher_batches.get(i));
-            let (sum, _, _) = batch_loss(&self.model, batch, teacher);
+            let (sum, _, _) = batch_loss(model, &batches[i], teacher);
             let scaled = sum.div_scalar(total as f64);
             let grads = scaled.backward();
-            loss += f64::from(scaled.into_scalar::<f32>());
-            let g = optim::gradients(&self.model.trainable(), &grads);
+            (f64::from(scaled.into_scalar::<f32>()), optim::gradients(&model.trainable(), &grads))
+        };
+        let parts: Vec<(f64, Grads)> = if shards == 1 {
+            (0..batches.len()).map(|i| run(&mut self.model, i)).collect()
+        } else {
+            use rayon::prelude::*;
+            let model = &self.model;
+            (0..batches.len())
+                .into_par_iter()
+                .map(|i| {
+                    let mut replica = model.clone();
+                    optim::track(replica.trainable());
+                    run(&mut replica, i)
+                })
+                .collect()
+        };
+        let mut loss = 0.0;
+        let mut params_grads: Option<Grads> = None;
+        for (l, g) in parts {
+            loss += l;
             params_grads = Some(match params_grads {
                 None => g,
                 Some(acc) => acc.into_iter().zip(g).map(|(a, b)| a.add(b)).collect(),

@@ -12,7 +12,8 @@ use burn_flex::{Flex, FlexTensor};
 use super::vmath::multiversion;
 use super::{Ad, AdTensor, Prim, Strategy, flex, prim, with_values};
 
-/// Multiply-adds above which a gemm is split across threads (as flex does).
+/// Multiply-adds above which a gemm is split across threads (as flex does), unless it already runs on one
+/// of rayon's threads (the trainer's data-parallel shards keep each thread busy with its own work).
 const PARALLEL_WORK: usize = 1 << 21;
 
 /// `x·weight + bias` over the last dimension of `x`; `weight` is `[in, out]`.

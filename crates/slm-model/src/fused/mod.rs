@@ -1,6 +1,6 @@
 //! Fused kernels for the CPU backend (Burn's flex), forward and backward, for the parts of a Transformer
 //! step that Burn runs as many small tensor operations: attention, LayerNorm/RMSNorm, GPT-2's GELU and the
-//! linear maps.
+//! linear maps, and the optimizer's update.
 //!
 //! Each public function takes and returns ordinary `Tensor`s. On flex with f32 values it runs one kernel
 //! (registered as one custom operation in Burn's autodiff graph, with its own backward); on any other
@@ -8,12 +8,14 @@
 //! not depend on where a model runs (tests compare both paths, values and gradients). `SLM_FUSED=0` turns
 //! the kernels off, for measuring what they bring.
 
+mod adamw;
 mod attention;
 mod gelu;
 mod linear;
 mod norm;
 pub(crate) mod vmath;
 
+pub use adamw::{AdamWUpdate, adamw, adamw_reference};
 pub use attention::{attention, attention_reference};
 pub use gelu::{gelu_tanh, gelu_tanh_reference};
 pub use linear::{linear, linear_reference};
