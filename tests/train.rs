@@ -1,5 +1,5 @@
 //! `slm train` end to end: the tiny CI recipe learns and reproduces pinned losses, a stopped run resumes
-//! bit for bit, gradient accumulation equals a bigger batch, and bad recipes or data fail with one
+//! bit for bit, gradient accumulation and concurrent shards equal a bigger batch, and bad recipes or data fail with one
 //! sentence and exit 2.
 
 mod common;
@@ -75,30 +75,29 @@ fn a_stopped_run_resumes_bit_for_bit() {
 }
 
 #[test]
-fn accumulation_equals_a_bigger_batch() {
+fn accumulation_and_shards_equal_a_bigger_batch() {
     let tmp = tempfile::tempdir().unwrap();
-    let (big, accum) = (run_dir(&tmp, "big"), run_dir(&tmp, "accum"));
-    let common = ["--set", "train.max_steps=4", "--set", "eval.every=100"];
-    let o =
-        slm(&[&["train", "recipes/tiny-ci.toml", "--out", &big, "--set", "train.batch_size=8"][..], &common].concat());
-    assert!(o.status.success(), "{}", stderr(&o));
-    let o = slm(&[
-        &[
-            "train",
-            "recipes/tiny-ci.toml",
-            "--out",
-            &accum,
-            "--set",
-            "train.batch_size=2",
-            "--set",
-            "train.grad_accum=4",
-        ][..],
-        &common,
-    ]
-    .concat());
-    assert!(o.status.success(), "{}", stderr(&o));
-    for ((s, a), (_, b)) in train_losses(Path::new(&big)).iter().zip(train_losses(Path::new(&accum))) {
-        assert!((a - b).abs() < 1e-5, "step {s}: batch 8 {a} vs 2 x 4 {b}");
+    let train = |name: &str, sets: &[&str]| {
+        let run = run_dir(&tmp, name);
+        let mut args = vec!["train", "recipes/tiny-ci.toml", "--out", &run, "--set", "train.max_steps=4"];
+        args.extend(["--set", "eval.every=100"]);
+        for s in sets {
+            args.extend(["--set", s]);
+        }
+        let o = slm(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        train_losses(Path::new(&run))
+    };
+    // One batch of 8 run whole (one shard, multi-threaded kernels) is the reference.
+    let whole = train("whole", &["train.batch_size=8", "train.shards=1"]);
+    for (what, sets) in [
+        ("batch 2 x 4 accumulated", &["train.batch_size=2", "train.grad_accum=4", "train.shards=1"][..]),
+        ("batch 8 in 4 concurrent shards", &["train.batch_size=8", "train.shards=4"][..]),
+        ("batch 4 x 2 in 2 shards each", &["train.batch_size=4", "train.grad_accum=2", "train.shards=2"][..]),
+    ] {
+        for ((s, a), (_, b)) in whole.iter().zip(train(what, sets)) {
+            assert!((a - b).abs() < 1e-5, "step {s}: batch 8 {a} vs {what} {b}");
+        }
     }
 }
 

@@ -233,6 +233,10 @@ pub struct TrainSection {
     /// Log a training line every this many steps.
     #[serde(default = "default_log_every")]
     pub log_every: u64,
+    /// Shards each batch splits into on a CPU backend, run concurrently (default: one per CPU thread, at
+    /// most `batch_size`; 1 runs batches whole, with multi-threaded kernels).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<usize>,
 }
 
 /// `[eval]`.
@@ -466,6 +470,7 @@ impl Recipe {
         let counts = [
             ("train.batch_size", self.train.batch_size),
             ("train.grad_accum", self.train.grad_accum),
+            ("train.shards", self.train.shards.unwrap_or(1)),
             ("data.max_length", self.data.max_length),
             ("checkpoint.keep", self.checkpoint.keep),
             ("model.layers", self.model.layers),

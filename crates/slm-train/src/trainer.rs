@@ -568,11 +568,13 @@ impl Run {
         }
     }
 
-    /// How many shards a batch splits into, computed at the same time: one per CPU thread (at most
-    /// one per example) on the CPU backends, one on a GPU.
+    /// How many shards a batch splits into, computed at the same time: `train.shards`, by default one per
+    /// CPU thread (at most one per example) on the CPU backends and one on a GPU.
     fn shards(&self) -> usize {
+        let train = &self.recipe.train;
         let cpu = matches!(self.recipe.backend.as_str(), "flex" | "ndarray");
-        if cpu { rayon::current_num_threads().clamp(1, self.recipe.train.batch_size) } else { 1 }
+        let auto = if cpu { rayon::current_num_threads() } else { 1 };
+        train.shards.unwrap_or(auto).clamp(1, train.batch_size)
     }
 
     /// One optimizer step; returns (loss, grad norm, input tokens).
