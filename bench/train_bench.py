@@ -2,7 +2,8 @@
 (GPT-2 family: 4 layers, 4 heads, d 128, context 64, batch 12, char vocabulary, AdamW, fp32, 2 threads).
 
     python3 bench/train_bench.py                 # speed: 200 steps each, tokens/s and the ratio
-    python3 bench/train_bench.py --full          # also PyTorch's full 2000-step run and its val loss
+    python3 bench/train_bench.py --full          # full 2000-step runs of both and their validation losses
+    python3 bench/train_bench.py --full --seeds 1337,1,2,3   # the same for several seeds, with means
 
 The script installs torch into its own venv (bench/.venv-torch) when it is missing. The PyTorch model is
 written like nanoGPT (fused attention via scaled_dot_product_attention, LayerNorm and Linear with bias to
@@ -34,13 +35,13 @@ def ensure_torch():
     os.execv(str(py), [str(py)] + sys.argv)
 
 
-def torch_run(steps, full):
+def torch_run(steps, full, seed):
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
 
     torch.set_num_threads(2)
-    torch.manual_seed(1337)
+    torch.manual_seed(seed)
     text = (ROOT / "datasets/tinyshakespeare/input.txt").read_text()
     chars = sorted(set(text))
     stoi = {c: i for i, c in enumerate(chars)}
@@ -125,9 +126,9 @@ def torch_run(steps, full):
     return result
 
 
-def slm_run(steps):
+def slm_run(steps, seed):
     out = ROOT / "bench" / ".run-shakespeare"
-    cmd = ["slm", "train", "recipes/shakespeare-char.toml", "--out", str(out), "--force",
+    cmd = ["slm", "train", "recipes/shakespeare-char.toml", "--out", str(out), "--force", "--set", f"seed={seed}",
            "--set", f"train.max_steps={steps}", "--set", "eval.every=1000000", "--set", "checkpoint.every=1000000",
            "--set", "train.log_every=1"]
     env = dict(os.environ, RAYON_NUM_THREADS="2")
@@ -137,20 +138,30 @@ def slm_run(steps):
     rows = [line.split(",") for line in (out / "metrics.csv").read_text().splitlines()[1:]]
     tps = [float(r[7]) for r in rows if r[2] == "train" and int(r[0]) > 10]
     return {"tokens_per_s": len(tps) / sum(1 / t for t in tps), "wall_s": wall,
-            "final_train_loss": float([r for r in rows if r[2] == "train"][-1][3])}
+            "final_train_loss": float([r for r in rows if r[2] == "train"][-1][3]),
+            "val_loss": float([r for r in rows if r[2] == "val"][-1][3])}
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=200)
-    ap.add_argument("--full", action="store_true", help="also run PyTorch for the recipe's 2000 steps")
+    ap.add_argument("--full", action="store_true", help="run the recipe's 2000 steps and compare validation losses")
+    ap.add_argument("--seeds", default="1337", help="comma-separated seeds (the recipe's is 1337)")
     args = ap.parse_args()
     ensure_torch()
     import torch
-    s = slm_run(args.steps)
-    t = torch_run(2000 if args.full else args.steps, args.full)
-    print(json.dumps({"steps": args.steps, "slm": s, "torch": t, "torch_version": torch.__version__,
-                      "ratio_slm_over_torch": s["tokens_per_s"] / t["tokens_per_s"]}, indent=2))
+    steps = 2000 if args.full else args.steps
+    runs = []
+    for seed in [int(x) for x in args.seeds.split(",")]:
+        s = slm_run(steps, seed)
+        t = torch_run(steps, args.full, seed)
+        runs.append({"seed": seed, "slm": s, "torch": t, "ratio_slm_over_torch": s["tokens_per_s"] / t["tokens_per_s"]})
+    report = {"steps": steps, "torch_version": torch.__version__, "runs": runs}
+    for key in ["tokens_per_s", "val_loss"] if args.full else ["tokens_per_s"]:
+        for side in ["slm", "torch"]:
+            report[f"mean_{side}_{key}"] = sum(r[side][key] for r in runs) / len(runs)
+    report["mean_ratio_slm_over_torch"] = sum(r["ratio_slm_over_torch"] for r in runs) / len(runs)
+    print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":
