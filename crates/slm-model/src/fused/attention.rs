@@ -27,7 +27,7 @@ pub fn attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, mask: Option<Tensor<4
                 return Tensor::from_primitive::<Ad>(tracked(q, k, v, causal));
             }
             (Some(Prim::Plain(q)), Some(Prim::Plain(k)), Some(Prim::Plain(v))) => {
-                return Tensor::from_primitive::<Flex>(forward(&q, &k, &v, causal).0);
+                return Tensor::from_primitive::<Flex>(forward(&q, &k, &v, causal, false).0);
             }
             _ => {}
         }
@@ -185,18 +185,19 @@ multiversion! {
     }
 }
 
-/// Forward: the output `[b, t, heads·d]` and the probabilities `[b, heads, t, s]`.
-fn forward(q: &FlexTensor, k: &FlexTensor, v: &FlexTensor, causal: bool) -> (FlexTensor, Vec<f32>) {
+/// Forward: the output `[b, t, heads·d]` and, when `keep` (for backward), the probabilities
+/// `[b, heads, t, s]`; otherwise each task reuses one scratch block.
+fn forward(q: &FlexTensor, k: &FlexTensor, v: &FlexTensor, causal: bool, keep: bool) -> (FlexTensor, Vec<f32>) {
     use rayon::prelude::*;
     let dims = Dims::of(q, k, causal);
     let Dims { b, heads, t, s, d, .. } = dims;
     let (rep, block) = (dims.rep(), t * s);
     let mut out = vec![0.0f32; b * t * heads * d];
-    let mut probs = vec![0.0f32; b * heads * block];
     let out_ptr = SharedMut(out.as_mut_ptr());
     let (q, k, v) = (rows_contiguous(q), rows_contiguous(k), rows_contiguous(v));
     let (q, k, v) = (View::of(&q), View::of(&k), View::of(&v));
-    probs.par_chunks_mut(rep * block).enumerate().for_each(|(group, p)| {
+    // The heads of one key/value group: `p` holds their probabilities, `rep` blocks of t × s.
+    let group = |group: usize, p: &mut [f32]| {
         let (bi, g) = (group / dims.kv_heads, group % dims.kv_heads);
         for (r, p) in p.chunks_exact_mut(block).enumerate() {
             let h = g * rep + r;
@@ -213,7 +214,14 @@ fn forward(q: &FlexTensor, k: &FlexTensor, v: &FlexTensor, causal: bool) -> (Fle
                 gemm((t, d, s), o, (heads * d) as isize, false, (p.as_ptr(), s as isize, 1), vg, 1.0);
             }
         }
-    });
+    };
+    let mut probs = Vec::new();
+    if keep {
+        probs = vec![0.0f32; b * heads * block];
+        probs.par_chunks_mut(rep * block).enumerate().for_each(|(g, p)| group(g, p));
+    } else {
+        (0..b * dims.kv_heads).into_par_iter().for_each_init(|| vec![0.0f32; rep * block], |p, g| group(g, p));
+    }
     (flex(out, [b, t, heads * d]), probs)
 }
 
@@ -290,10 +298,10 @@ fn tracked(q: AdTensor, k: AdTensor, v: AdTensor, causal: bool) -> AdTensor {
     match AttentionBackward.prepare::<Strategy>([q.node(), k.node(), v.node()]).compute_bound().stateful() {
         OpsKind::Tracked(prep) => {
             let (q, k, v) = (q.into_primitive(), k.into_primitive(), v.into_primitive());
-            let (out, probs) = forward(&q, &k, &v, causal);
+            let (out, probs) = forward(&q, &k, &v, causal, true);
             let dims = Dims::of(&q, &k, causal);
             prep.finish(State { q, k, v, probs: std::sync::Arc::new(probs), dims }, out)
         }
-        OpsKind::UnTracked(prep) => prep.finish(forward(q.primitive(), k.primitive(), v.primitive(), causal).0),
+        OpsKind::UnTracked(prep) => prep.finish(forward(q.primitive(), k.primitive(), v.primitive(), causal, false).0),
     }
 }
