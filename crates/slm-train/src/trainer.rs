@@ -25,6 +25,9 @@ use crate::optim::{self, AdamW, Grads};
 use crate::recipe::{DataFormat, Recipe};
 use crate::schedule::Schedule;
 
+/// Memory the default shard count may spend on per-shard gradient copies.
+const GRADIENT_COPIES_BYTES: usize = 2 << 30;
+
 /// How to run a recipe.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -160,6 +163,8 @@ struct Run {
     plan: (u64, Vec<usize>),
     /// The teacher of a distillation run.
     teacher: Option<Teacher>,
+    /// Shards per batch (see `step`).
+    shards: usize,
 }
 
 /// Runs (or resumes) a recipe.
@@ -304,6 +309,7 @@ fn prepare(recipe: &Recipe, opts: &RunOptions, obs: &mut dyn Observer) -> Result
         state,
         plan: (u64::MAX, Vec::new()),
         teacher,
+        shards: 1,
     })
 }
 
@@ -568,18 +574,20 @@ impl Run {
         }
     }
 
-    /// How many shards a batch splits into, computed at the same time: `train.shards`, by default one per
-    /// CPU thread (at most one per example) on the CPU backends and one on a GPU.
-    fn shards(&self) -> usize {
+    /// How many shards a batch splits into (they run concurrently): `train.shards`, by default one per CPU
+    /// thread on the CPU backends (one on a GPU) but no more than keep the shards' gradient copies (one
+    /// per shard, of the `trainable` weights) within 2 GB; never more than one per example.
+    fn shard_count(&self, trainable: usize) -> usize {
         let train = &self.recipe.train;
         let cpu = matches!(self.recipe.backend.as_str(), "flex" | "ndarray");
-        let auto = if cpu { rayon::current_num_threads() } else { 1 };
+        let memory_cap = (GRADIENT_COPIES_BYTES / (4 * trainable.max(1))).max(1);
+        let auto = if cpu { rayon::current_num_threads().min(memory_cap) } else { 1 };
         train.shards.unwrap_or(auto).clamp(1, train.batch_size)
     }
 
     /// One optimizer step; returns (loss, grad norm, input tokens).
     ///
-    /// The `batch_size x grad_accum` examples are cut into micro-batches, `shards()` per batch. Micro-batches
+    /// The `batch_size x grad_accum` examples are cut into micro-batches, `self.shards` per batch. Micro-batches
     /// are independent terms of one sum (each loss is divided by the window's target count), so on a CPU
     /// they run concurrently, one per thread, each on its own replica of the model (the same parameter
     /// values as separate autodiff leaves, so the graphs never meet); their gradients are added in
@@ -587,7 +595,7 @@ impl Run {
     /// these sizes.
     fn step(&mut self, lr: f64) -> Result<(f64, f64, usize)> {
         let (batch_size, accum) = (self.recipe.train.batch_size, self.recipe.train.grad_accum);
-        let shards = self.shards();
+        let shards = self.shards;
         let micro = batch_size.div_ceil(shards);
         let examples = self.next_examples(batch_size * accum);
         let examples = self.masked(examples, &mut mlm::step_rng(self.recipe.seed, self.state.step + 1));
@@ -714,6 +722,7 @@ impl Run {
         optim::track(self.model.trainable());
         let parameters = self.model.num_params();
         let trainable_parameters: usize = self.model.trainable().iter().map(slm_model::layers::ParamMut::numel).sum();
+        self.shards = self.shard_count(trainable_parameters);
         let total = self.schedule.total;
         let resumed_at = opts.resume.then_some(self.state.step);
         let mut metrics = Metrics::open(&self.dir, resumed_at)?;
