@@ -4,6 +4,7 @@
     python3 bench/train_bench.py                 # speed: 200 steps each, tokens/s and the ratio
     python3 bench/train_bench.py --full          # full 2000-step runs of both and their validation losses
     python3 bench/train_bench.py --full --seeds 1337,1,2,3   # the same for several seeds, with means
+    python3 bench/train_bench.py --full --torch-no-bias      # PyTorch as nanoGPT's bias-free variant
 
 The script installs torch into its own venv (bench/.venv-torch) when it is missing. The PyTorch model is
 written like nanoGPT (fused attention via scaled_dot_product_attention, LayerNorm and Linear with bias to
@@ -35,7 +36,7 @@ def ensure_torch():
     os.execv(str(py), [str(py)] + sys.argv)
 
 
-def torch_run(steps, full, seed):
+def torch_run(steps, full, seed, bias=True):
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
@@ -54,9 +55,9 @@ def torch_run(steps, full, seed):
     class Block(nn.Module):
         def __init__(self):
             super().__init__()
-            self.ln_1, self.ln_2 = nn.LayerNorm(D), nn.LayerNorm(D)
-            self.c_attn, self.c_proj = nn.Linear(D, 3 * D), nn.Linear(D, D)
-            self.c_fc, self.mlp_proj = nn.Linear(D, 4 * D), nn.Linear(4 * D, D)
+            self.ln_1, self.ln_2 = nn.LayerNorm(D, bias=bias), nn.LayerNorm(D, bias=bias)
+            self.c_attn, self.c_proj = nn.Linear(D, 3 * D, bias=bias), nn.Linear(D, D, bias=bias)
+            self.c_fc, self.mlp_proj = nn.Linear(D, 4 * D, bias=bias), nn.Linear(4 * D, D, bias=bias)
 
         def forward(self, x):
             b, t, _ = x.shape
@@ -71,7 +72,7 @@ def torch_run(steps, full, seed):
             super().__init__()
             self.wte, self.wpe = nn.Embedding(V, D), nn.Embedding(T, D)
             self.h = nn.ModuleList(Block() for _ in range(L))
-            self.ln_f = nn.LayerNorm(D)
+            self.ln_f = nn.LayerNorm(D, bias=bias)
             for name, p in self.named_parameters():
                 if p.dim() >= 2:
                     std = 0.02 / math.sqrt(2 * L) if name.endswith(("c_proj.weight", "mlp_proj.weight")) else 0.02
@@ -147,6 +148,8 @@ def main():
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--full", action="store_true", help="run the recipe's 2000 steps and compare validation losses")
     ap.add_argument("--seeds", default="1337", help="comma-separated seeds (the recipe's is 1337)")
+    ap.add_argument("--torch-no-bias", action="store_true",
+                    help="PyTorch side without biases in Linear and LayerNorm (nanoGPT's default bias=False)")
     args = ap.parse_args()
     ensure_torch()
     import torch
@@ -154,7 +157,7 @@ def main():
     runs = []
     for seed in [int(x) for x in args.seeds.split(",")]:
         s = slm_run(steps, seed)
-        t = torch_run(steps, args.full, seed)
+        t = torch_run(steps, args.full, seed, bias=not args.torch_no_bias)
         runs.append({"seed": seed, "slm": s, "torch": t, "ratio_slm_over_torch": s["tokens_per_s"] / t["tokens_per_s"]})
     report = {"steps": steps, "torch_version": torch.__version__, "runs": runs}
     for key in ["tokens_per_s", "val_loss"] if args.full else ["tokens_per_s"]:
