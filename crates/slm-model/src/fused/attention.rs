@@ -15,7 +15,7 @@ use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_flex::{Flex, FlexTensor};
 
 use super::vmath::{self, multiversion};
-use super::{Ad, AdTensor, Prim, SharedMut, Strategy, flex, prim, with_values};
+use super::{Ad, AdTensor, Prim, SharedMut, Strategy, flex, gemm, prim, with_values};
 
 /// Attention of `q` `[batch, heads, tokens, d]` over `k`, `v` `[batch, kv_heads, keys, d]` (`kv_heads`
 /// divides `heads`), causal when `causal` (query i sees keys up to i + keys − tokens), restricted further
@@ -87,47 +87,6 @@ impl View<'_> {
 /// `t` itself when its last dimension is contiguous (what the kernels need), else a contiguous copy.
 fn rows_contiguous(t: &FlexTensor) -> FlexTensor {
     if t.layout().strides()[3] == 1 { t.clone() } else { t.to_contiguous() }
-}
-
-/// `dst (m×n, row stride dst_rs) = [dst +] alpha · lhs (m×k) · rhs (k×n)`; operands as (pointer, row
-/// stride, column stride).
-///
-/// # Safety
-/// The pointers must address matrices of those shapes and strides.
-#[allow(clippy::too_many_arguments)]
-unsafe fn gemm(
-    (m, n, k): (usize, usize, usize),
-    dst: *mut f32,
-    dst_rs: isize,
-    accumulate: bool,
-    lhs: (*const f32, isize, isize),
-    rhs: (*const f32, isize, isize),
-    alpha: f32,
-) {
-    // SAFETY: forwarded from the caller.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst,
-            1,
-            dst_rs,
-            accumulate,
-            lhs.0,
-            lhs.2,
-            lhs.1,
-            rhs.0,
-            rhs.2,
-            rhs.1,
-            1.0,
-            alpha,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        )
-    }
 }
 
 /// Shapes of one call.

@@ -10,11 +10,7 @@ use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_flex::{Flex, FlexTensor};
 
 use super::vmath::multiversion;
-use super::{Ad, AdTensor, Prim, Strategy, flex, prim, with_values};
-
-/// Multiply-adds above which a gemm is split across threads (as flex does), unless it already runs on one
-/// of rayon's threads (the trainer's data-parallel shards keep each thread busy with its own work).
-const PARALLEL_WORK: usize = 1 << 21;
+use super::{Ad, AdTensor, Operand, Prim, Strategy, flex, gemm, prim, with_values};
 
 /// `x·weight + bias` over the last dimension of `x`; `weight` is `[in, out]`.
 pub fn linear<const D: usize>(x: Tensor<D>, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<D> {
@@ -34,41 +30,6 @@ pub fn linear<const D: usize>(x: Tensor<D>, weight: Tensor<2>, bias: Option<Tens
 /// The same map in Burn operations (any backend).
 pub fn linear_reference<const D: usize>(x: Tensor<D>, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<D> {
     burn::tensor::module::linear(x, weight, bias)
-}
-
-/// A row-major matrix operand: pointer, row stride, column stride.
-type Operand = (*const f32, isize, isize);
-
-/// `dst (m×n, row-major) = [dst +] lhs (m×k) · rhs (k×n)`.
-///
-/// # Safety
-/// The operands must address matrices of those shapes, and `dst` must hold m·n values.
-unsafe fn gemm((m, n, k): (usize, usize, usize), dst: &mut [f32], accumulate: bool, lhs: Operand, rhs: Operand) {
-    let parallelism = if m * n * k >= PARALLEL_WORK { gemm::Parallelism::Rayon(0) } else { gemm::Parallelism::None };
-    // SAFETY: forwarded from the caller.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            lhs.0,
-            lhs.2,
-            lhs.1,
-            rhs.0,
-            rhs.2,
-            rhs.1,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
-        )
-    }
 }
 
 multiversion! {
@@ -106,7 +67,9 @@ fn forward(x: &FlexTensor, w: &FlexTensor, b: Option<&FlexTensor>) -> FlexTensor
     };
     with_values(x, |xv| {
         // SAFETY: x is m×k row-major, w a k×n operand; out holds m·n values.
-        unsafe { gemm((m, n, k), &mut out, b.is_some(), (xv.as_ptr(), k as isize, 1), operand(w)) }
+        unsafe {
+            gemm((m, n, k), out.as_mut_ptr(), n as isize, b.is_some(), (xv.as_ptr(), k as isize, 1), operand(w), 1.0)
+        }
     });
     flex(out, with_last(&shape, n))
 }
@@ -135,14 +98,32 @@ impl<const N: usize> Backward<Flex, N> for LinearBackward {
                 let mut dx = vec![0.0f32; m * k];
                 let (wp, w_rs, w_cs) = operand(w);
                 // SAFETY: g is m×n; w read as its transpose (n×k); dx holds m·k values.
-                unsafe { gemm((m, k, n), &mut dx, false, (g.as_ptr(), n as isize, 1), (wp, w_cs, w_rs)) };
+                unsafe {
+                    gemm(
+                        (m, k, n),
+                        dx.as_mut_ptr(),
+                        k as isize,
+                        false,
+                        (g.as_ptr(), n as isize, 1),
+                        (wp, w_cs, w_rs),
+                        1.0,
+                    )
+                };
                 grads.register::<Flex>(node.id, flex(dx, shape.clone()));
             }
             if let Some(node) = pw {
                 let mut dw = vec![0.0f32; k * n];
                 // SAFETY: x read as its transpose (k×m); g is m×n; dw holds k·n values.
                 with_values(x, |xv| unsafe {
-                    gemm((k, n, m), &mut dw, false, (xv.as_ptr(), 1, k as isize), (g.as_ptr(), n as isize, 1))
+                    gemm(
+                        (k, n, m),
+                        dw.as_mut_ptr(),
+                        n as isize,
+                        false,
+                        (xv.as_ptr(), 1, k as isize),
+                        (g.as_ptr(), n as isize, 1),
+                        1.0,
+                    )
                 });
                 grads.register::<Flex>(node.id, flex(dw, [k, n]));
             }

@@ -91,6 +91,55 @@ impl<T> SharedMut<T> {
 unsafe impl<T> Send for SharedMut<T> {}
 unsafe impl<T> Sync for SharedMut<T> {}
 
+/// A gemm operand: pointer to its first value, row stride, column stride (any layout, transposes included).
+pub(crate) type Operand = (*const f32, isize, isize);
+
+/// Multiply-adds above which a gemm is split across threads (as flex does), unless it already runs on one
+/// of rayon's threads (attention's per-head tasks, the trainer's data-parallel shards).
+const PARALLEL_WORK: usize = 1 << 21;
+
+/// `dst (m×n, row stride dst_rs) = [dst +] alpha · lhs (m×k) · rhs (k×n)`.
+///
+/// # Safety
+/// The operands must address matrices of those shapes and strides, and `dst` an m×n matrix.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn gemm(
+    (m, n, k): (usize, usize, usize),
+    dst: *mut f32,
+    dst_rs: isize,
+    accumulate: bool,
+    lhs: Operand,
+    rhs: Operand,
+    alpha: f32,
+) {
+    let split = m * n * k >= PARALLEL_WORK && rayon::current_thread_index().is_none();
+    let parallelism = if split { gemm::Parallelism::Rayon(0) } else { gemm::Parallelism::None };
+    // SAFETY: forwarded from the caller. (The gemm crate takes column strides first.)
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst,
+            1,
+            dst_rs,
+            accumulate,
+            lhs.0,
+            lhs.2,
+            lhs.1,
+            rhs.0,
+            rhs.2,
+            rhs.1,
+            1.0,
+            alpha,
+            false,
+            false,
+            false,
+            parallelism,
+        )
+    }
+}
+
 /// Splits `0..n` into about `per`-sized chunks and runs `f(start, end)` on each, in parallel.
 pub(crate) fn par_ranges(n: usize, per: usize, f: impl Fn(usize, usize) + Sync) {
     use rayon::prelude::*;
