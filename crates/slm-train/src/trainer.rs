@@ -656,25 +656,42 @@ impl Run {
 
     /// Validation loss (per target token, or per example) and, for classification, the class report.
     fn evaluate(&mut self) -> (f64, Option<ClassReport>) {
+        use rayon::prelude::*;
         let model = self.model.inference();
         let device = model.device().clone();
         let bs = self.recipe.train.batch_size;
         let limit = self.recipe.eval.batches.unwrap_or(usize::MAX);
         let order = self.val.epoch_plan(self.recipe.seed, 0, false);
-        let (mut sum, mut count) = (0.0, 0usize);
-        let (mut pred, mut gold) = (Vec::new(), Vec::new());
         let names = &model.config.labels;
         // The same masking at every evaluation, so that validation losses compare.
         let mut eval_rng = mlm::step_rng(self.recipe.seed, u64::MAX);
-        for chunk in order.chunks(bs).take(limit) {
-            let examples = self.masked(chunk.iter().map(|&i| self.val.get(i)).collect(), &mut eval_rng);
-            let batch = data::collate(&examples, self.specials.pad, self.mask_id.is_some(), &device);
+        let chunks: Vec<Vec<Example>> = order
+            .chunks(bs)
+            .take(limit)
+            .map(|chunk| self.masked(chunk.iter().map(|&i| self.val.get(i)).collect(), &mut eval_rng))
+            .collect();
+        // Batches are independent: on a CPU they run concurrently, one per thread (as training shards do),
+        // and their sums are added in batch order.
+        let one = |examples: &Vec<Example>| {
+            let batch = data::collate(examples, self.specials.pad, self.mask_id.is_some(), &device);
             let (s, n, class_logits) = batch_loss(&model, &batch, None);
-            sum += f64::from(s.into_scalar::<f32>());
+            let classes = class_logits.zip(batch.labels).map(|(logits, labels)| {
+                let name = |i: i64| names[i as usize].clone();
+                let pred: Vec<String> = ints(logits.argmax(1).reshape([n])).into_iter().map(name).collect();
+                (pred, ints(labels).into_iter().map(name).collect::<Vec<String>>())
+            });
+            (f64::from(s.into_scalar::<f32>()), n, classes)
+        };
+        let results: Vec<_> =
+            if self.shards > 1 { chunks.par_iter().map(one).collect() } else { chunks.iter().map(one).collect() };
+        let (mut sum, mut count) = (0.0, 0usize);
+        let (mut pred, mut gold) = (Vec::new(), Vec::new());
+        for (s, n, classes) in results {
+            sum += s;
             count += n;
-            if let (Some(logits), Some(labels)) = (class_logits, batch.labels) {
-                pred.extend(ints(logits.argmax(1).reshape([n])).into_iter().map(|i| names[i as usize].clone()));
-                gold.extend(ints(labels).into_iter().map(|i| names[i as usize].clone()));
+            if let Some((p, g)) = classes {
+                pred.extend(p);
+                gold.extend(g);
             }
         }
         let report = (!gold.is_empty()).then(|| slm_eval::classify::report(&pred, &gold));
