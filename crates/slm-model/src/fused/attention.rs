@@ -6,16 +6,18 @@
 //! dQ = dS·K/√d, dK = dSᵀ·Q/√d. Query heads that share a key/value head (grouped-query attention) read it in
 //! place and add their dK, dV into it: nothing is copied per head.
 
+use std::sync::Arc;
+
 use burn::prelude::*;
 use burn::tensor::module::attention as burn_attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::grads::Gradients;
-use burn_autodiff::ops::{Backward, Ops, OpsKind};
+use burn_autodiff::ops::{Backward, Ops};
 use burn_flex::{Flex, FlexTensor};
 
 use super::vmath::{self, multiversion};
-use super::{Ad, AdTensor, Prim, SharedMut, Strategy, flex, gemm, prim, with_values};
+use super::{Ad, AdTensor, Prim, SharedMut, flex, gemm, prim, record, register, with_values};
 
 /// Attention of `q` `[batch, heads, tokens, d]` over `k`, `v` `[batch, kv_heads, keys, d]` (`kv_heads`
 /// divides `heads`), causal when `causal` (query i sees keys up to i + keys − tokens), restricted further
@@ -232,7 +234,7 @@ struct State {
     q: FlexTensor,
     k: FlexTensor,
     v: FlexTensor,
-    probs: std::sync::Arc<Vec<f32>>,
+    probs: Arc<Vec<f32>>,
     dims: Dims,
 }
 
@@ -244,23 +246,16 @@ impl Backward<Flex, 3> for AttentionBackward {
 
     fn backward(self, ops: Ops<State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let grad = grads.consume::<Flex>(&ops.node);
-        let grads_in = backward(&ops.state, &grad);
-        for (parent, g) in ops.parents.into_iter().zip(grads_in) {
-            if let Some(node) = parent {
-                grads.register::<Flex>(node.id, g);
-            }
-        }
+        let values = backward(&ops.state, &grad);
+        register(grads, ops, values);
     }
 }
 
 fn tracked(q: AdTensor, k: AdTensor, v: AdTensor, causal: bool) -> AdTensor {
-    match AttentionBackward.prepare::<Strategy>([q.node(), k.node(), v.node()]).compute_bound().stateful() {
-        OpsKind::Tracked(prep) => {
-            let (q, k, v) = (q.into_primitive(), k.into_primitive(), v.into_primitive());
-            let (out, probs) = forward(&q, &k, &v, causal, true);
-            let dims = Dims::of(&q, &k, causal);
-            prep.finish(State { q, k, v, probs: std::sync::Arc::new(probs), dims }, out)
-        }
-        OpsKind::UnTracked(prep) => prep.finish(forward(q.primitive(), k.primitive(), v.primitive(), causal, false).0),
-    }
+    record(AttentionBackward, [q, k, v], |[q, k, v], keep| {
+        let (out, probs) = forward(q, k, v, causal, keep);
+        let state =
+            || State { q: q.clone(), k: k.clone(), v: v.clone(), probs: Arc::new(probs), dims: Dims::of(q, k, causal) };
+        (out, keep.then(state))
+    })
 }

@@ -5,11 +5,11 @@ use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::grads::Gradients;
-use burn_autodiff::ops::{Backward, Ops, OpsKind};
+use burn_autodiff::ops::{Backward, Ops};
 use burn_flex::{Flex, FlexTensor};
 
 use super::vmath::{self, multiversion};
-use super::{Ad, AdTensor, Prim, SharedMut, Strategy, flex, par_ranges, prim, with_values};
+use super::{Ad, AdTensor, Prim, SharedMut, flex, par_ranges, prim, record, register, with_values};
 
 const A: f32 = 0.044_715;
 /// 2·√(2/π).
@@ -79,23 +79,16 @@ impl Backward<Flex, 1> for GeluBackward {
 
     fn backward(self, ops: Ops<FlexTensor, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let grad = grads.consume::<Flex>(&ops.node);
-        let [parent] = ops.parents;
-        if let Some(node) = parent {
+        if ops.parents[0].is_some() {
             let dx = with_values(&ops.state, |x| {
                 with_values(&grad, |g| elementwise(&[x, g], |i, o| backward_kernel(i[0], i[1], o)))
             });
-            grads.register::<Flex>(node.id, flex(dx, ops.state.layout().shape().clone()));
+            let dx = flex(dx, ops.state.layout().shape().clone());
+            register(grads, ops, [dx]);
         }
     }
 }
 
 fn tracked(x: AdTensor) -> AdTensor {
-    match GeluBackward.prepare::<Strategy>([x.node()]).compute_bound().stateful() {
-        OpsKind::Tracked(prep) => {
-            let input = x.into_primitive();
-            let y = forward(&input);
-            prep.finish(input, y)
-        }
-        OpsKind::UnTracked(prep) => prep.finish(forward(x.primitive())),
-    }
+    record(GeluBackward, [x], |[x], keep| (forward(x), keep.then(|| x.clone())))
 }

@@ -6,11 +6,11 @@
 use burn::prelude::*;
 use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::grads::Gradients;
-use burn_autodiff::ops::{Backward, Ops, OpsKind};
+use burn_autodiff::ops::{Backward, Ops};
 use burn_flex::{Flex, FlexTensor};
 
 use super::vmath::multiversion;
-use super::{Ad, AdTensor, Operand, Prim, Strategy, flex, gemm, prim, with_values};
+use super::{Ad, AdTensor, Operand, Prim, flex, gemm, prim, record, with_values};
 
 /// `x·weight + bias` over the last dimension of `x`; `weight` is `[in, out]`.
 pub fn linear<const D: usize>(x: Tensor<D>, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<D> {
@@ -140,12 +140,8 @@ fn tracked<const N: usize>(inputs: [AdTensor; N]) -> AdTensor
 where
     LinearBackward: Backward<Flex, N, State = State>,
 {
-    let nodes = inputs.each_ref().map(|t| t.node());
-    let prims = inputs.map(|t| t.into_primitive());
-    let (x, w, b) = (&prims[0], &prims[1], prims.get(2));
-    let y = forward(x, w, b);
-    match LinearBackward.prepare::<Strategy>(nodes).compute_bound().stateful() {
-        OpsKind::Tracked(prep) => prep.finish(State { x: x.clone(), w: w.clone() }, y),
-        OpsKind::UnTracked(prep) => prep.finish(y),
-    }
+    record(LinearBackward, inputs, |prims, keep| {
+        let (x, w) = (&prims[0], &prims[1]);
+        (forward(x, w, prims.get(2)), keep.then(|| State { x: x.clone(), w: w.clone() }))
+    })
 }

@@ -26,6 +26,8 @@ use std::sync::OnceLock;
 use burn::prelude::*;
 use burn::tensor::{DType, TensorData};
 use burn_autodiff::Autodiff;
+use burn_autodiff::grads::Gradients;
+use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_flex::{Flex, FlexTensor};
 
 /// Burn's autodiff over flex, the backend slm trains on by default.
@@ -58,6 +60,36 @@ pub(crate) fn prim<const D: usize>(t: &Tensor<D>) -> Option<Prim> {
         return Some(Prim::Tracked(p));
     }
     t.clone().try_into_primitive::<Flex>().ok().map(Prim::Plain)
+}
+
+/// Records operation `op` on `inputs` in the autodiff graph. `forward` gets their primitives and whether
+/// backward will run, and returns the output and, in that case, the state `op`'s backward reads.
+pub(crate) fn record<O, const N: usize>(
+    op: O,
+    inputs: [AdTensor; N],
+    forward: impl FnOnce(&[FlexTensor; N], bool) -> (FlexTensor, Option<O::State>),
+) -> AdTensor
+where
+    O: Backward<Flex, N>,
+{
+    let nodes = inputs.each_ref().map(|t| t.node());
+    let prims = inputs.map(|t| t.into_primitive());
+    match op.prepare::<Strategy>(nodes).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => {
+            let (y, state) = forward(&prims, true);
+            prep.finish(state.expect("a backward state"), y)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(forward(&prims, false).0),
+    }
+}
+
+/// Adds `values[i]` to the gradient of the operation's input i, for the inputs that need one.
+pub(crate) fn register<S, const N: usize>(grads: &mut Gradients, ops: Ops<S, N>, values: [FlexTensor; N]) {
+    for (parent, g) in ops.parents.into_iter().zip(values) {
+        if let Some(node) = parent {
+            grads.register::<Flex>(node.id, g);
+        }
+    }
 }
 
 /// A tensor of `values` with `shape`.

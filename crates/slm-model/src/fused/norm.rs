@@ -4,14 +4,16 @@
 //! With x̂ = (x − μ)·r (LayerNorm) or x·r (RMSNorm), r = 1/√(var + ε) and g = dy ⊙ w, the backward is
 //! dx = r·(g − mean(g) − x̂·mean(g ⊙ x̂)) (RMSNorm without the mean(g) term), dw = Σ dy ⊙ x̂, db = Σ dy.
 
+use std::sync::Arc;
+
 use burn::prelude::*;
 use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::grads::Gradients;
-use burn_autodiff::ops::{Backward, Ops, OpsKind};
+use burn_autodiff::ops::{Backward, Ops};
 use burn_flex::{Flex, FlexTensor};
 
 use super::vmath::{self, multiversion};
-use super::{Ad, AdTensor, Prim, SharedMut, Strategy, flex, par_ranges, prim, with_values};
+use super::{Ad, AdTensor, Prim, SharedMut, flex, par_ranges, prim, record, register, with_values};
 
 /// Rows per parallel task.
 const ROWS: usize = 64;
@@ -139,7 +141,7 @@ fn forward(x: &FlexTensor, w: &FlexTensor, b: Option<&FlexTensor>, eps: f64) -> 
 struct State {
     x: FlexTensor,
     w: FlexTensor,
-    stats: std::sync::Arc<Vec<(f32, f32)>>,
+    stats: Arc<Vec<(f32, f32)>>,
 }
 
 #[derive(Debug)]
@@ -179,13 +181,8 @@ impl<const N: usize> Backward<Flex, N> for NormBackward {
                 })
             })
         });
-        let mut out = [Some(flex(dx, shape)), Some(flex(dw, [d])), Some(flex(db, [d]))].into_iter();
-        for parent in ops.parents {
-            let g = out.next().flatten().expect("one gradient per parent");
-            if let Some(node) = parent {
-                grads.register::<Flex>(node.id, g);
-            }
-        }
+        let mut values = [flex(dx, shape), flex(dw, [d]), flex(db, [d])].into_iter();
+        register(grads, ops, std::array::from_fn(|_| values.next().expect("a gradient per input")));
     }
 }
 
@@ -193,14 +190,9 @@ fn tracked<const N: usize>(inputs: [AdTensor; N], eps: f64) -> AdTensor
 where
     NormBackward: Backward<Flex, N, State = State>,
 {
-    let nodes = inputs.each_ref().map(|t| t.node());
-    let prims = inputs.map(|t| t.into_primitive());
-    let (x, w, b) = (&prims[0], &prims[1], prims.get(2));
-    match NormBackward.prepare::<Strategy>(nodes).compute_bound().stateful() {
-        OpsKind::Tracked(prep) => {
-            let (y, stats) = forward(x, w, b, eps);
-            prep.finish(State { x: x.clone(), w: w.clone(), stats: std::sync::Arc::new(stats) }, y)
-        }
-        OpsKind::UnTracked(prep) => prep.finish(forward(x, w, b, eps).0),
-    }
+    record(NormBackward, inputs, |prims, keep| {
+        let (x, w) = (&prims[0], &prims[1]);
+        let (y, stats) = forward(x, w, prims.get(2), eps);
+        (y, keep.then(|| State { x: x.clone(), w: w.clone(), stats: Arc::new(stats) }))
+    })
 }
