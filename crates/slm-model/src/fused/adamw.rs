@@ -5,7 +5,7 @@ use burn::prelude::*;
 use burn_flex::Flex;
 
 use super::vmath::multiversion;
-use super::{Prim, SharedMut, flex, par_ranges, prim, with_values};
+use super::{Prim, SharedMut, contiguous, flex, par_ranges, prim, values};
 
 /// Values per parallel task.
 const CHUNK: usize = 1 << 16;
@@ -39,20 +39,12 @@ pub fn adamw(value: Tensor<1>, grad: Tensor<1>, m: Tensor<1>, v: Tensor<1>, u: &
             let n = p.layout().shape().num_elements();
             let mut out = [vec![0.0f32; n], vec![0.0f32; n], vec![0.0f32; n]];
             let ptrs = out.each_mut().map(|o| SharedMut(o.as_mut_ptr()));
-            with_values(&p, |p| {
-                with_values(&g, |g| {
-                    with_values(&m, |m| {
-                        with_values(&v, |v| {
-                            par_ranges(n, CHUNK, |a, b| {
-                                // SAFETY: chunks [a, b) are disjoint and inside the three outputs.
-                                let [np, nm, nv] =
-                                    ptrs.map(|q| unsafe { std::slice::from_raw_parts_mut(q.get().add(a), b - a) });
-                                let inputs = [&p[a..b], &g[a..b], &m[a..b], &v[a..b]];
-                                kernel(inputs, [np, nm, nv], Constants::of(u));
-                            })
-                        })
-                    })
-                })
+            let inputs = [&p, &g, &m, &v].map(contiguous);
+            let [p, g, m, v] = inputs.each_ref().map(values);
+            par_ranges(n, CHUNK, |a, b| {
+                // SAFETY: chunks [a, b) are disjoint and inside the three outputs.
+                let [np, nm, nv] = ptrs.map(|q| unsafe { std::slice::from_raw_parts_mut(q.get().add(a), b - a) });
+                kernel([&p[a..b], &g[a..b], &m[a..b], &v[a..b]], [np, nm, nv], Constants::of(u));
             });
             out.map(|o| Tensor::from_primitive::<Flex>(flex(o, [n])))
         }

@@ -17,7 +17,7 @@ use burn_autodiff::ops::{Backward, Ops};
 use burn_flex::{Flex, FlexTensor};
 
 use super::vmath::{self, multiversion};
-use super::{Ad, AdTensor, Prim, SharedMut, flex, gemm, prim, record, register, with_values};
+use super::{Ad, AdTensor, Prim, SharedMut, contiguous, flex, gemm, prim, record, register, values};
 
 /// Attention of `q` `[batch, heads, tokens, d]` over `k`, `v` `[batch, kv_heads, keys, d]` (`kv_heads`
 /// divides `heads`), causal when `causal` (query i sees keys up to i + keys − tokens), restricted further
@@ -200,32 +200,32 @@ fn backward(state: &State, grad: &FlexTensor) -> [FlexTensor; 3] {
     let (q_rs, kv_rs) = ((heads * d) as isize, (kv_heads * d) as isize);
     let (q, k, v) = (rows_contiguous(q), rows_contiguous(k), rows_contiguous(v));
     let (q, k, v) = (View::of(&q), View::of(&k), View::of(&v));
-    with_values(grad, |dout| {
-        (0..b * kv_heads).into_par_iter().for_each(|group| {
-            let (bi, g) = (group / kv_heads, group % kv_heads);
-            let mut ds = vec![0.0f32; block];
-            for r in 0..rep {
-                let h = g * rep + r;
-                let p = &probs[(bi * heads + h) * block..][..block];
-                let go = (dout[bi * t * heads * d + h * d..].as_ptr(), q_rs, 1);
-                // SAFETY: as in forward; group (bi, g) alone writes dK, dV of its head and dQ of its query heads.
-                unsafe {
-                    let dkg = dk_ptr.get().add(bi * s * kv_heads * d + g * d);
-                    let dvg = dv_ptr.get().add(bi * s * kv_heads * d + g * d);
-                    let dqh = dq_ptr.get().add(bi * t * heads * d + h * d);
-                    let (pt, dst) = ((p.as_ptr(), 1, s as isize), (ds.as_ptr(), 1, s as isize));
-                    gemm((s, d, t), dvg, kv_rs, r > 0, pt, go, 1.0);
-                    gemm((t, s, d), ds.as_mut_ptr(), s as isize, false, go, (v.head(bi, g), 1, v.row_stride()), 1.0);
-                    softmax_backward_rows(p, &mut ds, s);
-                    let dsr = (ds.as_ptr(), s as isize, 1);
-                    gemm((t, d, s), dqh, q_rs, false, dsr, (k.head(bi, g), k.row_stride(), 1), dims.scale());
-                    gemm((s, d, t), dkg, kv_rs, r > 0, dst, (q.head(bi, h), q.row_stride(), 1), dims.scale());
-                }
+    let grad = contiguous(grad);
+    let dout = values(&grad);
+    (0..b * kv_heads).into_par_iter().for_each(|group| {
+        let (bi, g) = (group / kv_heads, group % kv_heads);
+        let mut ds = vec![0.0f32; block];
+        for r in 0..rep {
+            let h = g * rep + r;
+            let p = &probs[(bi * heads + h) * block..][..block];
+            let go = (dout[bi * t * heads * d + h * d..].as_ptr(), q_rs, 1);
+            // SAFETY: as in forward; group (bi, g) alone writes dK, dV of its head and dQ of its query heads.
+            unsafe {
+                let dkg = dk_ptr.get().add(bi * s * kv_heads * d + g * d);
+                let dvg = dv_ptr.get().add(bi * s * kv_heads * d + g * d);
+                let dqh = dq_ptr.get().add(bi * t * heads * d + h * d);
+                let (pt, dst) = ((p.as_ptr(), 1, s as isize), (ds.as_ptr(), 1, s as isize));
+                gemm((s, d, t), dvg, kv_rs, r > 0, pt, go, 1.0);
+                gemm((t, s, d), ds.as_mut_ptr(), s as isize, false, go, (v.head(bi, g), 1, v.row_stride()), 1.0);
+                softmax_backward_rows(p, &mut ds, s);
+                let dsr = (ds.as_ptr(), s as isize, 1);
+                gemm((t, d, s), dqh, q_rs, false, dsr, (k.head(bi, g), k.row_stride(), 1), dims.scale());
+                gemm((s, d, t), dkg, kv_rs, r > 0, dst, (q.head(bi, h), q.row_stride(), 1), dims.scale());
             }
-        });
+        }
     });
     let dv = dkv.split_off(b * s * kv_heads * d);
-    let token_major = |values: Vec<f32>, n: usize, rows: usize| flex(values, [b, rows, n, d]).transpose(1, 2);
+    let token_major = |grad: Vec<f32>, n: usize, rows: usize| flex(grad, [b, rows, n, d]).transpose(1, 2);
     [token_major(dq, heads, t), token_major(dkv, kv_heads, s), token_major(dv, kv_heads, s)]
 }
 

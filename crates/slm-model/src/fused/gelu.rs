@@ -9,7 +9,7 @@ use burn_autodiff::ops::{Backward, Ops};
 use burn_flex::{Flex, FlexTensor};
 
 use super::vmath::{self, multiversion};
-use super::{Ad, AdTensor, Prim, SharedMut, flex, par_ranges, prim, record, register, with_values};
+use super::{Ad, AdTensor, Prim, SharedMut, contiguous, flex, par_ranges, prim, record, register, values};
 
 const A: f32 = 0.044_715;
 /// 2·√(2/π).
@@ -67,7 +67,8 @@ fn elementwise(inputs: &[&[f32]], kernel: impl Fn(&[&[f32]], &mut [f32]) + Sync)
 }
 
 fn forward(x: &FlexTensor) -> FlexTensor {
-    let y = with_values(x, |v| elementwise(&[v], |i, o| forward_kernel(i[0], o)));
+    let x = contiguous(x);
+    let y = elementwise(&[values(&x)], |i, o| forward_kernel(i[0], o));
     flex(y, x.layout().shape().clone())
 }
 
@@ -80,9 +81,8 @@ impl Backward<Flex, 1> for GeluBackward {
     fn backward(self, ops: Ops<FlexTensor, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let grad = grads.consume::<Flex>(&ops.node);
         if ops.parents[0].is_some() {
-            let dx = with_values(&ops.state, |x| {
-                with_values(&grad, |g| elementwise(&[x, g], |i, o| backward_kernel(i[0], i[1], o)))
-            });
+            let (x, g) = (contiguous(&ops.state), contiguous(&grad));
+            let dx = elementwise(&[values(&x), values(&g)], |i, o| backward_kernel(i[0], i[1], o));
             let dx = flex(dx, ops.state.layout().shape().clone());
             register(grads, ops, [dx]);
         }

@@ -10,7 +10,7 @@ use burn_autodiff::ops::{Backward, Ops};
 use burn_flex::{Flex, FlexTensor};
 
 use super::vmath::multiversion;
-use super::{Ad, AdTensor, Operand, Prim, flex, gemm, prim, record, with_values};
+use super::{Ad, AdTensor, Operand, Prim, contiguous, flex, gemm, prim, record, values};
 
 /// `x·weight + bias` over the last dimension of `x`; `weight` is `[in, out]`.
 pub fn linear<const D: usize>(x: Tensor<D>, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<D> {
@@ -19,9 +19,11 @@ pub fn linear<const D: usize>(x: Tensor<D>, weight: Tensor<2>, bias: Option<Tens
         (Some(Prim::Tracked(x)), Some(Prim::Tracked(w)), Some(Some(Prim::Tracked(b)))) => {
             Tensor::from_primitive::<Ad>(tracked([x, w, b]))
         }
-        (Some(Prim::Plain(x)), Some(Prim::Plain(w)), None) => Tensor::from_primitive::<Flex>(forward(&x, &w, None)),
+        (Some(Prim::Plain(x)), Some(Prim::Plain(w)), None) => {
+            Tensor::from_primitive::<Flex>(forward(&contiguous(&x), &w, None))
+        }
         (Some(Prim::Plain(x)), Some(Prim::Plain(w)), Some(Some(Prim::Plain(b)))) => {
-            Tensor::from_primitive::<Flex>(forward(&x, &w, Some(&b)))
+            Tensor::from_primitive::<Flex>(forward(&contiguous(&x), &w, Some(&b)))
         }
         _ => linear_reference(x, weight, bias),
     }
@@ -57,20 +59,20 @@ fn with_last(shape: &burn::tensor::Shape, n: usize) -> Vec<usize> {
     dims
 }
 
+/// The map of `x`, which `contiguous` returned.
 fn forward(x: &FlexTensor, w: &FlexTensor, b: Option<&FlexTensor>) -> FlexTensor {
     let shape = x.layout().shape().clone();
     let (k, n) = (w.layout().shape()[0], w.layout().shape()[1]);
     let m = shape.num_elements() / k;
     let mut out = match b {
-        Some(b) => with_values(b, |bias| bias.repeat(m)),
+        Some(b) => values(&contiguous(b)).repeat(m),
         None => vec![0.0f32; m * n],
     };
-    with_values(x, |xv| {
-        // SAFETY: x is m×k row-major, w a k×n operand; out holds m·n values.
-        unsafe {
-            gemm((m, n, k), out.as_mut_ptr(), n as isize, b.is_some(), (xv.as_ptr(), k as isize, 1), operand(w), 1.0)
-        }
-    });
+    let xv = values(x);
+    // SAFETY: x is m×k row-major, w a k×n operand; out holds m·n values.
+    unsafe {
+        gemm((m, n, k), out.as_mut_ptr(), n as isize, b.is_some(), (xv.as_ptr(), k as isize, 1), operand(w), 1.0)
+    };
     flex(out, with_last(&shape, n))
 }
 
@@ -93,46 +95,39 @@ impl<const N: usize> Backward<Flex, N> for LinearBackward {
         let (k, n) = (w.layout().shape()[0], w.layout().shape()[1]);
         let m = shape.num_elements() / k;
         let [px, pw, pb] = [0, 1, 2].map(|i| ops.parents.get(i).cloned().flatten());
-        with_values(&grad, |g| {
-            if let Some(node) = px {
-                let mut dx = vec![0.0f32; m * k];
-                let (wp, w_rs, w_cs) = operand(w);
-                // SAFETY: g is m×n; w read as its transpose (n×k); dx holds m·k values.
-                unsafe {
-                    gemm(
-                        (m, k, n),
-                        dx.as_mut_ptr(),
-                        k as isize,
-                        false,
-                        (g.as_ptr(), n as isize, 1),
-                        (wp, w_cs, w_rs),
-                        1.0,
-                    )
-                };
-                grads.register::<Flex>(node.id, flex(dx, shape.clone()));
-            }
-            if let Some(node) = pw {
-                let mut dw = vec![0.0f32; k * n];
-                // SAFETY: x read as its transpose (k×m); g is m×n; dw holds k·n values.
-                with_values(x, |xv| unsafe {
-                    gemm(
-                        (k, n, m),
-                        dw.as_mut_ptr(),
-                        n as isize,
-                        false,
-                        (xv.as_ptr(), 1, k as isize),
-                        (g.as_ptr(), n as isize, 1),
-                        1.0,
-                    )
-                });
-                grads.register::<Flex>(node.id, flex(dw, [k, n]));
-            }
-            if let Some(node) = pb {
-                let mut db = vec![0.0f32; n];
-                column_sums(g, &mut db);
-                grads.register::<Flex>(node.id, flex(db, [n]));
-            }
-        });
+        let grad = contiguous(&grad);
+        let g = values(&grad);
+        if let Some(node) = px {
+            let mut dx = vec![0.0f32; m * k];
+            let (wp, w_rs, w_cs) = operand(w);
+            // SAFETY: g is m×n; w read as its transpose (n×k); dx holds m·k values.
+            unsafe {
+                gemm((m, k, n), dx.as_mut_ptr(), k as isize, false, (g.as_ptr(), n as isize, 1), (wp, w_cs, w_rs), 1.0)
+            };
+            grads.register::<Flex>(node.id, flex(dx, shape.clone()));
+        }
+        if let Some(node) = pw {
+            let mut dw = vec![0.0f32; k * n];
+            let xv = values(x);
+            // SAFETY: x read as its transpose (k×m); g is m×n; dw holds k·n values.
+            unsafe {
+                gemm(
+                    (k, n, m),
+                    dw.as_mut_ptr(),
+                    n as isize,
+                    false,
+                    (xv.as_ptr(), 1, k as isize),
+                    (g.as_ptr(), n as isize, 1),
+                    1.0,
+                )
+            };
+            grads.register::<Flex>(node.id, flex(dw, [k, n]));
+        }
+        if let Some(node) = pb {
+            let mut db = vec![0.0f32; n];
+            column_sums(g, &mut db);
+            grads.register::<Flex>(node.id, flex(db, [n]));
+        }
     }
 }
 
@@ -141,7 +136,8 @@ where
     LinearBackward: Backward<Flex, N, State = State>,
 {
     record(LinearBackward, inputs, |prims, keep| {
-        let (x, w) = (&prims[0], &prims[1]);
-        (forward(x, w, prims.get(2)), keep.then(|| State { x: x.clone(), w: w.clone() }))
+        // x is made contiguous once, here: backward reads the same copy.
+        let (x, w) = (contiguous(&prims[0]), &prims[1]);
+        (forward(&x, w, prims.get(2)), keep.then(|| State { x, w: w.clone() }))
     })
 }

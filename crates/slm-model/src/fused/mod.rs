@@ -97,12 +97,15 @@ pub(crate) fn flex(values: Vec<f32>, shape: impl Into<burn::tensor::Shape>) -> F
     FlexTensor::from_data(TensorData::new(values, shape.into()))
 }
 
-/// Runs `f` on the values of `t` in row-major order (copying only when `t` is a strided view).
-pub(crate) fn with_values<R>(t: &FlexTensor, f: impl FnOnce(&[f32]) -> R) -> R {
-    match t.as_slice::<f32>() {
-        Some(values) => f(values),
-        None => f(t.to_contiguous().as_slice::<f32>().expect("a contiguous f32 tensor")),
-    }
+/// `t` with its values in row-major order: the same tensor (a cheap handle) unless it is a strided view,
+/// which is copied.
+pub(crate) fn contiguous(t: &FlexTensor) -> FlexTensor {
+    if t.as_slice::<f32>().is_some() { t.clone() } else { t.to_contiguous() }
+}
+
+/// The values of an f32 tensor that `contiguous` returned.
+pub(crate) fn values(t: &FlexTensor) -> &[f32] {
+    t.as_slice::<f32>().expect("a contiguous f32 tensor")
 }
 
 /// A raw pointer that rayon tasks writing disjoint parts of one buffer may share.

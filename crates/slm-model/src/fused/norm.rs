@@ -11,9 +11,10 @@ use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops};
 use burn_flex::{Flex, FlexTensor};
+use rayon::prelude::*;
 
 use super::vmath::{self, multiversion};
-use super::{Ad, AdTensor, Prim, SharedMut, flex, par_ranges, prim, record, register, with_values};
+use super::{Ad, AdTensor, Prim, SharedMut, contiguous, flex, par_ranges, prim, record, register, values};
 
 /// Rows per parallel task.
 const ROWS: usize = 64;
@@ -115,26 +116,23 @@ multiversion! {
 fn forward(x: &FlexTensor, w: &FlexTensor, b: Option<&FlexTensor>, eps: f64) -> (FlexTensor, Vec<(f32, f32)>) {
     let shape = x.layout().shape().clone();
     let d = shape[shape.num_dims() - 1];
-    with_values(x, |xv| {
-        with_values(w, |wv| {
-            let bias = b.map(|b| with_values(b, |bv| bv.to_vec()));
-            let rows = xv.len() / d;
-            let mut out = vec![0.0f32; xv.len()];
-            let mut stats = vec![(0.0f32, 0.0f32); rows];
-            let (out_ptr, stats_ptr) = (SharedMut(out.as_mut_ptr()), SharedMut(stats.as_mut_ptr()));
-            par_ranges(rows, ROWS, |a, z| {
-                // SAFETY: row blocks [a, z) are disjoint and inside both buffers.
-                let (o, st) = unsafe {
-                    (
-                        std::slice::from_raw_parts_mut(out_ptr.get().add(a * d), (z - a) * d),
-                        std::slice::from_raw_parts_mut(stats_ptr.get().add(a), z - a),
-                    )
-                };
-                forward_rows(&xv[a * d..z * d], wv, bias.as_deref(), eps as f32, o, st);
-            });
-            (flex(out, shape.clone()), stats)
-        })
-    })
+    let (x, w, b) = (contiguous(x), contiguous(w), b.map(contiguous));
+    let (xv, wv, bias) = (values(&x), values(&w), b.as_ref().map(values));
+    let rows = xv.len() / d;
+    let mut out = vec![0.0f32; xv.len()];
+    let mut stats = vec![(0.0f32, 0.0f32); rows];
+    let (out_ptr, stats_ptr) = (SharedMut(out.as_mut_ptr()), SharedMut(stats.as_mut_ptr()));
+    par_ranges(rows, ROWS, |a, z| {
+        // SAFETY: row blocks [a, z) are disjoint and inside both buffers.
+        let (o, st) = unsafe {
+            (
+                std::slice::from_raw_parts_mut(out_ptr.get().add(a * d), (z - a) * d),
+                std::slice::from_raw_parts_mut(stats_ptr.get().add(a), z - a),
+            )
+        };
+        forward_rows(&xv[a * d..z * d], wv, bias, eps as f32, o, st);
+    });
+    (flex(out, shape), stats)
 }
 
 #[derive(Debug, Clone)]
@@ -155,34 +153,28 @@ impl<const N: usize> Backward<Flex, N> for NormBackward {
         let State { x, w, stats } = &ops.state;
         let shape = x.layout().shape().clone();
         let d = shape[shape.num_dims() - 1];
-        let (dx, dw, db) = with_values(x, |xv| {
-            with_values(&grad, |gv| {
-                with_values(w, |wv| {
-                    use rayon::prelude::*;
-                    let rows = xv.len() / d;
-                    let mut dx = vec![0.0f32; xv.len()];
-                    let blocks: Vec<(usize, &mut [f32])> = dx.chunks_mut(ROWS * d).enumerate().collect();
-                    let partial: Vec<(Vec<f32>, Vec<f32>)> = blocks
-                        .into_par_iter()
-                        .map(|(i, dxb)| {
-                            let (a, z) = (i * ROWS, ((i + 1) * ROWS).min(rows));
-                            let (mut dw, mut db) = (vec![0.0f32; d], vec![0.0f32; d]);
-                            let (xs, gs) = (&xv[a * d..z * d], &gv[a * d..z * d]);
-                            backward_rows(xs, gs, wv, &stats[a..z], N == 3, dxb, (&mut dw, &mut db));
-                            (dw, db)
-                        })
-                        .collect();
-                    let (mut dw, mut db) = (vec![0.0f32; d], vec![0.0f32; d]);
-                    for (pw, pb) in partial {
-                        dw.iter_mut().zip(pw).for_each(|(a, b)| *a += b);
-                        db.iter_mut().zip(pb).for_each(|(a, b)| *a += b);
-                    }
-                    (dx, dw, db)
-                })
+        let (x, grad, w) = (contiguous(x), contiguous(&grad), contiguous(w));
+        let (xv, gv, wv) = (values(&x), values(&grad), values(&w));
+        let rows = xv.len() / d;
+        let mut dx = vec![0.0f32; xv.len()];
+        let blocks: Vec<(usize, &mut [f32])> = dx.chunks_mut(ROWS * d).enumerate().collect();
+        let partial: Vec<(Vec<f32>, Vec<f32>)> = blocks
+            .into_par_iter()
+            .map(|(i, dxb)| {
+                let (a, z) = (i * ROWS, ((i + 1) * ROWS).min(rows));
+                let (mut dw, mut db) = (vec![0.0f32; d], vec![0.0f32; d]);
+                let (xs, gs) = (&xv[a * d..z * d], &gv[a * d..z * d]);
+                backward_rows(xs, gs, wv, &stats[a..z], N == 3, dxb, (&mut dw, &mut db));
+                (dw, db)
             })
-        });
-        let mut values = [flex(dx, shape), flex(dw, [d]), flex(db, [d])].into_iter();
-        register(grads, ops, std::array::from_fn(|_| values.next().expect("a gradient per input")));
+            .collect();
+        let (mut dw, mut db) = (vec![0.0f32; d], vec![0.0f32; d]);
+        for (pw, pb) in partial {
+            dw.iter_mut().zip(pw).for_each(|(a, b)| *a += b);
+            db.iter_mut().zip(pb).for_each(|(a, b)| *a += b);
+        }
+        let mut grads_in = [flex(dx, shape), flex(dw, [d]), flex(db, [d])].into_iter();
+        register(grads, ops, std::array::from_fn(|_| grads_in.next().expect("a gradient per input")));
     }
 }
 
@@ -191,8 +183,9 @@ where
     NormBackward: Backward<Flex, N, State = State>,
 {
     record(NormBackward, inputs, |prims, keep| {
-        let (x, w) = (&prims[0], &prims[1]);
-        let (y, stats) = forward(x, w, prims.get(2), eps);
-        (y, keep.then(|| State { x: x.clone(), w: w.clone(), stats: Arc::new(stats) }))
+        // x is made contiguous once, here: backward reads the same copy.
+        let (x, w) = (contiguous(&prims[0]), &prims[1]);
+        let (y, stats) = forward(&x, w, prims.get(2), eps);
+        (y, keep.then(|| State { x, w: w.clone(), stats: Arc::new(stats) }))
     })
 }
