@@ -31,6 +31,9 @@ pub enum ModelError {
         /// What is supported.
         supported: String,
     },
+    /// A backend that this build of slm does not contain.
+    #[error("backend `{0}` is not compiled in; rebuild slm with `--features {0}`")]
+    BackendMissing(&'static str),
     /// Writing an output failed (the data crate's atomic writer).
     #[error(transparent)]
     Data(#[from] slm_data::DataError),

@@ -1,27 +1,31 @@
-//! Models for slm: the Transformer of the GPT-2 and Llama families on Burn ([`Transformer`], with causal-LM,
-//! masked-LM and classification heads and a KV cache), weights in the ecosystem's formats (GGUF import; the
-//! Hugging Face model directory read and written with HF tensor names), and generation (greedy, sampling,
-//! beam search).
+//! Models for slm: the Transformer of the GPT-2 and Llama families on Burn, with causal-LM, masked-LM and
+//! classification heads, and everything around it.
+//!
+//! ```text
+//! nn/           building blocks: Linear (+ LoRA adapter), Norm, Embedding; the one parameter walk
+//! transformer/  the model: forward pass, blocks, rotary positions, KV cache, loading by HF name, adapters
+//! score.rs      next-token log-probabilities and KL divergence between two models
+//! generate/     greedy, sampling, beam search, dynamic batching, chat templates, back-translation
+//! io/           safetensors, Hugging Face directories, GGUF import/export, PEFT adapters, quantization
+//! device.rs     the Burn backends and their devices
+//! ```
+//!
+//! Dependencies run one way: `nn` ← `transformer` ← `score`, `io` ← `generate`. The fused CPU kernels
+//! the layers call are the `slm-kernels` crate.
 
-pub mod backtranslate;
-pub mod batch;
-pub mod beam;
-pub mod chat;
+#![warn(missing_docs)]
+
 pub mod config;
+pub mod device;
 mod error;
-pub mod fused;
 pub mod generate;
-pub mod gguf;
-pub mod hf;
-pub mod layers;
-pub mod lora;
+pub mod io;
 pub mod models_dir;
-pub mod quantize;
-pub mod sampling;
-pub mod save;
+pub mod nn;
+pub mod score;
 pub mod transformer;
-pub mod weights;
 
 pub use config::{Config, Family, Head};
+pub use device::Backend;
 pub use error::{ModelError, Result};
-pub use transformer::{Context, KvCache, Transformer};
+pub use transformer::{KvCache, TokenLayout, Transformer};

@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use burn::prelude::*;
+use slm_model::generate::sampling::SamplingOptions;
 use slm_model::generate::{GenerateOptions, Generator};
-use slm_model::sampling::SamplingOptions;
 
 fn generator(name: &str) -> Generator {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf").join(name).join("model");

@@ -9,7 +9,7 @@ use slm_model::generate::{GenerateOptions, Generator};
 fn tiny_model(dir: &std::path::Path) -> PathBuf {
     let gguf = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/gguf/tiny.gguf");
     let out = dir.join("tiny");
-    slm_model::hf::import_gguf(&gguf, &out, false).unwrap();
+    slm_model::io::gguf::import_gguf(&gguf, &out, false).unwrap();
     out
 }
 
@@ -59,7 +59,7 @@ fn cached_and_uncached_generation_give_the_same_tokens() {
 
 #[test]
 fn sampling_is_reproducible_and_top_k_one_is_greedy() {
-    use slm_model::sampling::SamplingOptions;
+    use slm_model::generate::sampling::SamplingOptions;
     let dir = tempfile::tempdir().unwrap();
     let device = Device::flex();
     let g = Generator::load(&tiny_model(dir.path()), &device).unwrap();
@@ -94,7 +94,7 @@ fn stop_strings_end_generation_and_are_cut() {
 
 #[test]
 fn beam_search_of_width_one_is_greedy_and_scores_are_exact() {
-    use slm_model::beam::{BeamOptions, beam_search};
+    use slm_model::generate::beam::{BeamOptions, beam_search};
     let dir = tempfile::tempdir().unwrap();
     let device = Device::flex();
     let g = Generator::load(&tiny_model(dir.path()), &device).unwrap();
@@ -109,7 +109,7 @@ fn beam_search_of_width_one_is_greedy_and_scores_are_exact() {
     let (tokens, log_prob) = beam_search(&g.model, &prompt, 10, &[], &four);
     assert_eq!(tokens.len(), 10);
     let all: Vec<u32> = prompt.iter().chain(&tokens).copied().collect();
-    let lp = g.model.next_token_log_probs(&all);
+    let lp = slm_model::score::next_token_log_probs(&g.model, &all);
     let recomputed: f64 = lp[prompt.len() - 1..].iter().sum();
     assert!((recomputed - log_prob).abs() < 1e-3, "beam says {log_prob}, model says {recomputed}");
 }

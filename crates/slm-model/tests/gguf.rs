@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use serde_json::Value as Json;
-use slm_model::gguf::{Gguf, Value};
+use slm_model::io::gguf::{Gguf, Value};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/gguf").join(name)
@@ -57,7 +57,7 @@ fn tiny_model_dequantizes_exactly_like_gguf_py() {
 fn import_writes_an_hf_directory_with_unpermuted_attention() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("model");
-    let s = slm_model::hf::import_gguf(&fixture("tiny.gguf"), &out, false).unwrap();
+    let s = slm_model::io::gguf::import_gguf(&fixture("tiny.gguf"), &out, false).unwrap();
     assert_eq!(s.tensors, 2 + 2 * 9 + 1);
     let config: Json = serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["model_type"], "llama");
@@ -80,7 +80,7 @@ fn import_writes_an_hf_directory_with_unpermuted_attention() {
     assert_eq!(enc.get_ids().last(), Some(&0), "control tokens are special");
     assert_eq!(tok.decode(enc.get_ids(), false).unwrap(), "To be 2024<|endoftext|>");
     // The target exists now: a second import is refused and changes nothing.
-    let err = slm_model::hf::import_gguf(&fixture("tiny.gguf"), &out, false).unwrap_err().to_string();
+    let err = slm_model::io::gguf::import_gguf(&fixture("tiny.gguf"), &out, false).unwrap_err().to_string();
     assert!(err.contains("already exists"), "{err}");
 }
 
@@ -101,7 +101,7 @@ fn find(bytes: &[u8], needle: &[u8]) -> usize {
 fn bad_files_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("m");
-    let err = |p: &PathBuf| slm_model::hf::import_gguf(p, &out, false).unwrap_err().to_string();
+    let err = |p: &PathBuf| slm_model::io::gguf::import_gguf(p, &out, false).unwrap_err().to_string();
     let truncated = patched(dir.path(), |b| b.truncate(3000));
     assert!(err(&truncated).contains("truncated while reading"), "{}", err(&truncated));
     let cut_data = patched(dir.path(), |b| b.truncate(b.len() - 100));
@@ -151,10 +151,11 @@ fn smollm2_exports_to_gguf_as_llama_cpp_wrote_it() {
     let original = Gguf::open(&smollm2()).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("smollm2");
-    slm_model::hf::import_gguf(&smollm2(), &dir, false).unwrap();
+    slm_model::io::gguf::import_gguf(&smollm2(), &dir, false).unwrap();
     let mut model = slm_model::Transformer::load(&dir, &burn::prelude::Device::flex()).unwrap();
     let f32_path = tmp.path().join("f32.gguf");
-    let s = slm_model::gguf::export_gguf(&mut model, &dir, &f32_path, slm_model::gguf::ExportType::F32, false).unwrap();
+    let s = slm_model::io::gguf::export_gguf(&mut model, &dir, &f32_path, slm_model::io::gguf::ExportType::F32, false)
+        .unwrap();
     assert_eq!(s.tensors, original.tensors.len());
     let exported = Gguf::open(&f32_path).unwrap();
     assert_eq!(exported.version, 3);
@@ -171,7 +172,7 @@ fn smollm2_exports_to_gguf_as_llama_cpp_wrote_it() {
     }
 
     let q8_path = tmp.path().join("q8.gguf");
-    slm_model::gguf::export_gguf(&mut model, &dir, &q8_path, slm_model::gguf::ExportType::Q8_0, false).unwrap();
+    slm_model::io::gguf::export_gguf(&mut model, &dir, &q8_path, slm_model::io::gguf::ExportType::Q8_0, false).unwrap();
     let (f32_size, q8_size) = (std::fs::metadata(&f32_path).unwrap().len(), std::fs::metadata(&q8_path).unwrap().len());
     assert!((q8_size as f64) < 0.28 * f32_size as f64, "q8_0 {q8_size} vs f32 {f32_size}");
     let q8 = Gguf::open(&q8_path).unwrap();
@@ -183,7 +184,7 @@ fn smollm2_exports_to_gguf_as_llama_cpp_wrote_it() {
         assert!(qa.iter().zip(fb).all(|(x, y)| (x - y).abs() <= 0.57 * step));
     }
     let back = tmp.path().join("back");
-    slm_model::hf::import_gguf(&q8_path, &back, false).unwrap();
+    slm_model::io::gguf::import_gguf(&q8_path, &back, false).unwrap();
     let model = slm_model::Transformer::load(&back, &burn::prelude::Device::flex()).unwrap();
     assert_eq!(model.config.num_layers, 30);
 }
@@ -196,7 +197,7 @@ fn gguf_export_refuses_what_llama_cpp_cannot_run() {
     for (family, why) in [("gpt2", "a GPT-2 model"), ("qwen2", "q/k/v biases"), ("llama", "a WordLevel tokenizer")] {
         let dir = root.join(family).join("model");
         let mut model = slm_model::Transformer::load(&dir, &burn::prelude::Device::flex()).unwrap();
-        let err = slm_model::gguf::export_gguf(&mut model, &dir, &out, slm_model::gguf::ExportType::F32, false)
+        let err = slm_model::io::gguf::export_gguf(&mut model, &dir, &out, slm_model::io::gguf::ExportType::F32, false)
             .unwrap_err()
             .to_string();
         assert!(err.contains(why), "{family}: {err}");

@@ -71,9 +71,9 @@ fn save_pretrained_round_trips_the_tensors() {
         let mut model = Transformer::load(&src, &Device::flex()).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
-        slm_model::save::save_pretrained(&mut model, &out, &src, false).unwrap();
-        let original = slm_model::weights::Weights::open(&src.join("model.safetensors")).unwrap();
-        let written = slm_model::weights::Weights::open(&out.join("model.safetensors")).unwrap();
+        slm_model::io::hf::save_pretrained(&mut model, &out, &src, false).unwrap();
+        let original = slm_model::io::safetensors::Weights::open(&src.join("model.safetensors")).unwrap();
+        let written = slm_model::io::safetensors::Weights::open(&out.join("model.safetensors")).unwrap();
         let mut names = original.names().unwrap();
         names.sort();
         let mut written_names = written.names().unwrap();
@@ -123,7 +123,7 @@ fn sharded_checkpoints_load_and_import() {
     for f in ["config.json", "tokenizer.json", "tokenizer_config.json"] {
         std::fs::copy(src.join(f), sharded.join(f)).unwrap();
     }
-    let weights = slm_model::weights::Weights::open(&src.join("model.safetensors")).unwrap();
+    let weights = slm_model::io::safetensors::Weights::open(&src.join("model.safetensors")).unwrap();
     let mut names = weights.names().unwrap();
     names.sort();
     let mut map = serde_json::Map::new();
@@ -136,7 +136,7 @@ fn sharded_checkpoints_load_and_import() {
                 (n.clone(), shape, values)
             })
             .collect();
-        slm_model::save::write_safetensors(
+        slm_model::io::safetensors::write_safetensors(
             tensors.iter().map(|(n, s, v)| (n.as_str(), s.as_slice(), v.as_slice())),
             &sharded.join(&file),
         )
@@ -153,11 +153,11 @@ fn sharded_checkpoints_load_and_import() {
     let from_shards = logits_of(&Transformer::load(&sharded, &Device::flex()).unwrap(), &ids);
     assert_eq!(whole, from_shards);
     let out = tmp.path().join("imported");
-    slm_model::hf::import_hf_dir(&sharded, &out, false).unwrap();
+    slm_model::io::hf::import_hf_dir(&sharded, &out, false).unwrap();
     // Every family's directory imports.
     for name in ["gpt2", "qwen2", "phi3"] {
         let dest = tmp.path().join(format!("imported-{name}"));
-        let summary = slm_model::hf::import_hf_dir(&fixture(name).join("model"), &dest, false).unwrap();
+        let summary = slm_model::io::hf::import_hf_dir(&fixture(name).join("model"), &dest, false).unwrap();
         assert!(summary.parameters > 0, "{name}");
     }
     assert!(out.join("model.safetensors").is_file() && !out.join("model.safetensors.index.json").exists());

@@ -22,7 +22,7 @@ fn smollm2_import_matches_transformers() {
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("smollm2");
-    slm_model::hf::import_gguf(&smollm2_gguf(), &out, false).unwrap();
+    slm_model::io::gguf::import_gguf(&smollm2_gguf(), &out, false).unwrap();
 
     let tokenizer = tokenizers::Tokenizer::from_file(out.join("tokenizer.json")).unwrap();
     let texts = exp["texts"].as_array().unwrap();

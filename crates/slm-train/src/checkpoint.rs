@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use slm_model::Transformer;
-use slm_model::save::{hf_tensors, write_safetensors};
-use slm_model::weights::Weights;
+use slm_model::io::hf::hf_tensors;
+use slm_model::io::safetensors::Weights;
+use slm_model::io::safetensors::write_safetensors;
 
 use crate::error::{Result, TrainError};
 use crate::optim::{AdamW, Moments};
@@ -68,7 +69,7 @@ pub fn save(
     let tmp = tempfile::Builder::new().prefix(".tmp-").tempdir_in(&root).map_err(|e| TrainError::io(&root, e))?;
     match base {
         // Under LoRA the checkpoint holds the adapters only (it is itself a PEFT adapter directory).
-        Some(base) if model.lora.is_some() => slm_model::lora::write_adapter_files(model, tmp.path(), base)?,
+        Some(base) if model.lora.is_some() => slm_model::io::peft::write_adapter_files(model, tmp.path(), base)?,
         _ => {
             let tensors = hf_tensors(model);
             write_safetensors(

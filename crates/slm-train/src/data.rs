@@ -16,7 +16,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use slm_data::records::{Reader, field_str};
-use slm_model::chat::ChatTemplate;
+use slm_model::generate::chat::ChatTemplate;
 use tokenizers::Tokenizer;
 
 use crate::error::{Result, TrainError};
@@ -359,7 +359,7 @@ pub struct Batch {
     /// Targets that count.
     pub n_targets: usize,
     /// Restarted positions and the block-diagonal mask, when some row packs several documents.
-    pub ctx: slm_model::Context,
+    pub ctx: slm_model::TokenLayout,
     /// `[b]` classes (classification).
     pub labels: Option<Tensor<1, Int>>,
     /// `[b]` index of each row's last real token.
@@ -411,7 +411,7 @@ pub fn collate(examples: &[Example], pad: u32, mask_padding: bool, device: &Devi
 
 /// Positions that restart at each document and a mask that keeps attention inside a document; right
 /// padding counts as a document of its own, so real tokens never attend to it.
-fn packed_context(examples: &[Example], n: usize, device: &Device) -> slm_model::Context {
+fn packed_context(examples: &[Example], n: usize, device: &Device) -> slm_model::TokenLayout {
     let b = examples.len();
     let mut positions = vec![0i64; b * n];
     let mut mask = vec![false; b * n * n];
@@ -430,7 +430,7 @@ fn packed_context(examples: &[Example], n: usize, device: &Device) -> slm_model:
             }
         }
     }
-    slm_model::Context {
+    slm_model::TokenLayout {
         positions: Some(Tensor::from_data(TensorData::new(positions, [b, n]), device)),
         mask: Some(Tensor::from_data(TensorData::new(mask, [b, 1, n, n]), device)),
     }

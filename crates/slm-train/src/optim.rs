@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use burn::prelude::*;
-use slm_model::fused::{AdamWUpdate, adamw};
-use slm_model::layers::{ParamMut, TensorMut};
+use slm_kernels::{AdamWUpdate, adamw};
+use slm_model::nn::{ParamMut, TensorMut};
 
 use crate::recipe::OptimizerSection;
 

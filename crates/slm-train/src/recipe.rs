@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use slm_model::{Family, Head};
+use slm_model::{Backend, Family, Head};
 
 use crate::error::{Result, TrainError};
 use crate::schedule::Decay;
@@ -21,8 +21,8 @@ pub struct Recipe {
     #[serde(default = "default_seed")]
     pub seed: u64,
     /// Burn backend: `flex` (default CPU), `ndarray`, `wgpu` (the last two need cargo features).
-    #[serde(default = "default_backend")]
-    pub backend: String,
+    #[serde(default)]
+    pub backend: Backend,
     /// The model to fine-tune or the architecture to train from scratch.
     pub model: ModelSection,
     /// The tokenizer of a model trained from scratch.
@@ -46,7 +46,7 @@ pub struct Recipe {
     #[serde(default)]
     pub checkpoint: CheckpointSection,
     /// LoRA: train low-rank adapters on a frozen `model.from` instead of every weight.
-    pub lora: Option<slm_model::lora::LoraConfig>,
+    pub lora: Option<slm_model::nn::LoraConfig>,
     /// Distillation from a teacher model that shares the tokenizer.
     pub distill: Option<DistillSection>,
 }
@@ -277,9 +277,6 @@ pub struct CheckpointSection {
 fn default_seed() -> u64 {
     1337
 }
-fn default_backend() -> String {
-    "flex".into()
-}
 fn default_family() -> Family {
     Family::Gpt2
 }
@@ -498,9 +495,6 @@ impl Recipe {
         }
         if !matches!(self.tokenizer.kind.as_str(), "char" | "bpe") {
             return Err(format!("tokenizer.kind must be `char` or `bpe`, got `{}`", self.tokenizer.kind));
-        }
-        if !matches!(self.backend.as_str(), "flex" | "ndarray" | "wgpu") {
-            return Err(format!("backend must be `flex`, `ndarray` or `wgpu`, got `{}`", self.backend));
         }
         if !matches!(self.eval.metric.as_str(), "loss" | "rouge_l" | "accuracy") {
             return Err(format!("eval.metric must be `loss`, `rouge_l` or `accuracy`, got `{}`", self.eval.metric));

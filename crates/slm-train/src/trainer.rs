@@ -118,29 +118,6 @@ pub struct Summary {
     pub final_model: Option<PathBuf>,
 }
 
-/// The device of a backend name.
-///
-/// # Errors
-/// The backend was not compiled in.
-pub fn device(backend: &str) -> Result<Device> {
-    let missing = |feature: &str| TrainError::Run {
-        path: PathBuf::from("backend"),
-        problem: format!("`{backend}` is not compiled in; rebuild slm with `--features {feature}`"),
-    };
-    match backend {
-        "flex" => Ok(Device::flex()),
-        #[cfg(feature = "ndarray")]
-        "ndarray" => Ok(Device::ndarray()),
-        #[cfg(feature = "wgpu")]
-        "wgpu" => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
-        #[cfg(not(feature = "ndarray"))]
-        "ndarray" => Err(missing("ndarray")),
-        #[cfg(not(feature = "wgpu"))]
-        "wgpu" => Err(missing("wgpu")),
-        other => Err(missing(other)),
-    }
-}
-
 /// Everything a run holds.
 struct Run {
     recipe: Recipe,
@@ -209,7 +186,7 @@ fn prepare(recipe: &Recipe, opts: &RunOptions, obs: &mut dyn Observer) -> Result
     if !opts.resume {
         std::fs::write(&recipe_path, recipe.to_toml()).map_err(|e| TrainError::io(&recipe_path, e))?;
     }
-    let device = device(&recipe.backend)?.autodiff();
+    let device = recipe.backend.device()?.autodiff();
 
     let (train_records, val_records, val_path) = split_records(recipe)?;
     let (tokenizer, tokenizer_dir) = tokenizer(recipe, &dir, opts.resume, &train_records)?;
@@ -224,7 +201,7 @@ fn prepare(recipe: &Recipe, opts: &RunOptions, obs: &mut dyn Observer) -> Result
             _ => (v[0].clone(), v[1].clone()),
         })
         .collect();
-    let chat = slm_model::chat::ChatTemplate::load(&tokenizer_dir);
+    let chat = slm_model::generate::chat::ChatTemplate::load(&tokenizer_dir);
     let train =
         data::build(&train_records, &recipe.data, &tokenizer, specials, &labels, chat.as_ref(), &recipe.data.train)?;
     let val = data::build(&val_records, &recipe.data, &tokenizer, specials, &labels, chat.as_ref(), &val_path)?;
@@ -315,7 +292,7 @@ fn prepare(recipe: &Recipe, opts: &RunOptions, obs: &mut dyn Observer) -> Result
 
 /// Fresh adapters, or those of `lora.from` (whose rank, alpha and dropout must be the recipe's), with
 /// dropout on.
-fn attach_lora(model: &mut Transformer, lora: &slm_model::lora::LoraConfig, seed: u64) -> Result<()> {
+fn attach_lora(model: &mut Transformer, lora: &slm_model::nn::LoraConfig, seed: u64) -> Result<()> {
     match &lora.from {
         None => {
             model.attach_lora(lora, seed)?;
@@ -324,7 +301,7 @@ fn attach_lora(model: &mut Transformer, lora: &slm_model::lora::LoraConfig, seed
             let found = model.load_lora(from)?;
             if (found.rank, found.alpha, found.dropout) != (lora.rank, lora.alpha, lora.dropout) {
                 return Err(TrainError::Recipe {
-                    path: from.join(slm_model::lora::ADAPTER_CONFIG),
+                    path: from.join(slm_model::io::peft::ADAPTER_CONFIG),
                     problem: format!(
                         "the adapter has r = {}, alpha = {}, dropout = {} but the recipe's [lora] says {}, {}, {}",
                         found.rank, found.alpha, found.dropout, lora.rank, lora.alpha, lora.dropout
@@ -579,7 +556,7 @@ impl Run {
     /// per shard, of the `trainable` weights) within 2 GB; never more than one per example.
     fn shard_count(&self, trainable: usize) -> usize {
         let train = &self.recipe.train;
-        let cpu = matches!(self.recipe.backend.as_str(), "flex" | "ndarray");
+        let cpu = self.recipe.backend.is_cpu();
         let memory_cap = (GRADIENT_COPIES_BYTES / (4 * trainable.max(1))).max(1);
         let auto = if cpu { rayon::current_num_threads().min(memory_cap) } else { 1 };
         train.shards.unwrap_or(auto).clamp(1, train.batch_size)
@@ -728,9 +705,9 @@ impl Run {
         let out = self.dir.join(name);
         match &self.recipe.model.from {
             Some(base) if model.lora.is_some() => {
-                slm_model::lora::save_adapter(&mut model, &out, base, &self.tokenizer_dir, true)?;
+                slm_model::io::peft::save_adapter(&mut model, &out, base, &self.tokenizer_dir, true)?;
             }
-            _ => slm_model::save::save_pretrained(&mut model, &out, &self.tokenizer_dir, true)?,
+            _ => slm_model::io::hf::save_pretrained(&mut model, &out, &self.tokenizer_dir, true)?,
         }
         Ok(out)
     }
@@ -738,7 +715,7 @@ impl Run {
     fn fit(&mut self, opts: &RunOptions, obs: &mut dyn Observer) -> Result<Summary> {
         optim::track(self.model.trainable());
         let parameters = self.model.num_params();
-        let trainable_parameters: usize = self.model.trainable().iter().map(slm_model::layers::ParamMut::numel).sum();
+        let trainable_parameters: usize = self.model.trainable().iter().map(slm_model::nn::ParamMut::numel).sum();
         self.shards = self.shard_count(trainable_parameters);
         let total = self.schedule.total;
         let resumed_at = opts.resume.then_some(self.state.step);

@@ -109,8 +109,10 @@ fn check_lora(family: &str) {
     assert!(summary.trainable_parameters * 20 < summary.parameters, "{summary:?}");
     let final_dir = summary.final_model.unwrap();
     assert!(final_dir.join("adapter_config.json").is_file() && !final_dir.join("model.safetensors").exists());
-    let names =
-        slm_model::weights::Weights::open(&final_dir.join("adapter_model.safetensors")).unwrap().names().unwrap();
+    let names = slm_model::io::safetensors::Weights::open(&final_dir.join("adapter_model.safetensors"))
+        .unwrap()
+        .names()
+        .unwrap();
     assert!(names.iter().all(|n| n.starts_with("base_model.model.") && n.contains(".lora_")), "{names:?}");
 }
 

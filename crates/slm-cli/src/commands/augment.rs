@@ -92,7 +92,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     }
     if let Some(dir) = &args.back_translate_with {
         let generator = slm_model::generate::Generator::load(dir, &burn::prelude::Device::flex())?;
-        ops.push(Box::new(slm_model::backtranslate::BackTranslate::new(generator, &args.pivot, "en")));
+        ops.push(Box::new(slm_model::generate::backtranslate::BackTranslate::new(generator, &args.pivot, "en")));
     }
     let opts = AugmentOptions {
         field: args.field,

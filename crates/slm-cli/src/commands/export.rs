@@ -41,10 +41,10 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     if args.format != "hf" && args.format != "gguf" {
         return Err(CliError::Usage(format!("--format {} is not supported; use --format hf or gguf", args.format)));
     }
-    let dtype = slm_model::gguf::ExportType::parse(&args.dtype)
+    let dtype = slm_model::io::gguf::ExportType::parse(&args.dtype)
         .ok_or_else(|| CliError::Usage(format!("--dtype {} is not supported; use f32, f16 or q8_0", args.dtype)))?;
     let final_dir = args.src.join("final");
-    let is_model = |d: &std::path::Path| d.join("config.json").is_file() || slm_model::lora::is_adapter(d);
+    let is_model = |d: &std::path::Path| d.join("config.json").is_file() || slm_model::io::peft::is_adapter(d);
     let src = if is_model(&final_dir) { final_dir } else { args.src.clone() };
     let mut model = slm_model::Transformer::load(&src, &burn::prelude::Device::flex())?;
     if model.lora.is_some() {
@@ -60,7 +60,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     }
     let parameters = model.num_params();
     if args.format == "gguf" {
-        let s = slm_model::gguf::export_gguf(&mut model, &src, &args.out, dtype, args.force)?;
+        let s = slm_model::io::gguf::export_gguf(&mut model, &src, &args.out, dtype, args.force)?;
         eprintln!(
             "exported {:.2}M parameters as GGUF ({}) to {}: {} tensors, {:.1} MB",
             parameters as f64 / 1e6,
@@ -71,7 +71,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    slm_model::save::save_pretrained(&mut model, &args.out, &src, args.force)?;
+    slm_model::io::hf::save_pretrained(&mut model, &args.out, &src, args.force)?;
     eprintln!(
         "exported {} ({:.2}M parameters) to {}",
         model.config.to_hf()["architectures"][0].as_str().unwrap_or("model"),

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use slm_data::records::{Reader, Writer, ensure_distinct, field_str};
-use slm_model::beam::BeamOptions;
+use slm_model::generate::beam::BeamOptions;
+use slm_model::generate::sampling::SamplingOptions;
 use slm_model::generate::{GenerateOptions, Generator};
-use slm_model::sampling::SamplingOptions;
 
 use crate::CliError;
 
@@ -26,9 +26,9 @@ pub struct Args {
     /// Model directory (as written by `slm import` or `slm train`; a LoRA adapter directory works too).
     #[arg(long)]
     model: PathBuf,
-    /// Burn backend: flex (default CPU), ndarray or wgpu (the last two need cargo features).
-    #[arg(long, default_value = "flex")]
-    backend: String,
+    /// Burn backend (ndarray and wgpu need the cargo features of those names).
+    #[arg(long, value_enum, default_value_t)]
+    backend: slm_model::Backend,
     /// The prompt.
     #[arg(long, conflicts_with = "input")]
     prompt: Option<String>,
@@ -117,7 +117,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     if args.strategy == "beam" && args.beams == 0 {
         return Err(CliError::Usage("--beams must be at least 1".into()));
     }
-    let device = slm_train::trainer::device(&args.backend)?;
+    let device = args.backend.device()?;
     let generator = Generator::load(&args.model, &device)?;
     let opts = GenerateOptions {
         max_new_tokens: args.max_new_tokens,

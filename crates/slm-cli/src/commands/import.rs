@@ -31,9 +31,9 @@ pub struct Args {
 pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let started = std::time::Instant::now();
     let s = if args.src.is_dir() {
-        slm_model::hf::import_hf_dir(&args.src, &args.out, args.force)?
+        slm_model::io::hf::import_hf_dir(&args.src, &args.out, args.force)?
     } else {
-        slm_model::hf::import_gguf(&args.src, &args.out, args.force)?
+        slm_model::io::gguf::import_gguf(&args.src, &args.out, args.force)?
     };
     eprintln!(
         "imported {} ({:.1}M parameters, {} tensors) into {} in {:.1} s",

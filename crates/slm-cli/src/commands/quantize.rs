@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use slm_model::quantize::{Precision, quantize_dir};
+use slm_model::io::quantize::{Precision, quantize_dir};
 
 use crate::CliError;
 

@@ -36,9 +36,10 @@ pub struct Args {
     /// Run directory (overrides the recipe's `out`).
     #[arg(long, value_name = "RUN_DIR")]
     out: Option<PathBuf>,
-    /// Burn backend: flex (default CPU), ndarray or wgpu (the last two need cargo features).
-    #[arg(long)]
-    backend: Option<String>,
+    /// Burn backend (default: the recipe's, else flex; ndarray and wgpu need the cargo features of those
+    /// names).
+    #[arg(long, value_enum)]
+    backend: Option<slm_model::Backend>,
     /// Replace an existing run directory.
     #[arg(long)]
     force: bool,
@@ -57,7 +58,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         overrides.push(format!("out={}", toml_string(&out.display().to_string())));
     }
     if let Some(backend) = &args.backend {
-        overrides.push(format!("backend={}", toml_string(backend)));
+        overrides.push(format!("backend={}", toml_string(backend.name())));
     }
     let recipe_path = match (&args.recipe, &args.resume) {
         (Some(r), _) => r.clone(),

@@ -22,7 +22,7 @@ impl Scorer for ModelScorer<'_> {
     }
 
     fn log_probs(&mut self, tokens: &[u32]) -> slm_eval::Result<Vec<f64>> {
-        Ok(self.generator.model.next_token_log_probs(tokens))
+        Ok(slm_model::score::next_token_log_probs(&self.generator.model, tokens))
     }
 }
 
@@ -52,7 +52,7 @@ pub fn run(args: &Args) -> Result<Report, CliError> {
         }
         let (mut sum, mut count) = (0.0, 0);
         for t in texts.iter().filter(|t| !t.is_empty()) {
-            let (s, n) = generator.model.kl_from(&reference.model, &t[..t.len().min(window)]);
+            let (s, n) = slm_model::score::kl_divergence(&generator.model, &reference.model, &t[..t.len().min(window)]);
             sum += s;
             count += n;
         }

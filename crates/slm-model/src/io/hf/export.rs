@@ -1,0 +1,55 @@
+//! Writing a model as a Hugging Face model directory (`config.json`, `model.safetensors` with HF tensor
+//! names and shapes, tokenizer files, `generation_config.json`) that `transformers` loads unchanged.
+
+use std::path::Path;
+
+use serde_json::json;
+
+use crate::error::{ModelError, Result};
+use crate::io::model_dir::{copy_present, publish, refuse_existing, staging_dir, write_json};
+use crate::io::safetensors::{host_tensors, write_safetensors};
+use crate::transformer::Transformer;
+
+/// Host copies of a model's parameters in HF layout: `(name, shape, values)`.
+pub fn hf_tensors(model: &mut Transformer) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    host_tensors(model.params())
+}
+
+/// Writes `model` as an HF model directory at `out`: config.json, model.safetensors (f32),
+/// generation_config.json, and the tokenizer files copied from `tokenizer_dir`. Assembled beside `out` and
+/// renamed into place, so `out` is never half-written.
+///
+/// # Errors
+/// The model carries unmerged LoRA adapters, `out` exists and `overwrite` is false, or a write fails.
+pub fn save_pretrained(model: &mut Transformer, out: &Path, tokenizer_dir: &Path, overwrite: bool) -> Result<()> {
+    if model.lora.is_some() {
+        return Err(ModelError::format(
+            out,
+            "the model carries LoRA adapters; merge them (`--merge-lora`) or save the adapter",
+        ));
+    }
+    refuse_existing(out, overwrite)?;
+    let tmp = staging_dir(out)?;
+    let tensors = hf_tensors(model);
+    let st_path = tmp.path().join("model.safetensors");
+    write_safetensors(tensors.iter().map(|(n, s, v)| (n.as_str(), s.as_slice(), v.as_slice())), &st_path)?;
+    let mut config = model.config.to_hf();
+    let tok_config: serde_json::Value = std::fs::read_to_string(tokenizer_dir.join("tokenizer_config.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    let tokenizer = tokenizers::Tokenizer::from_file(tokenizer_dir.join("tokenizer.json")).ok();
+    let id = |key: &str| tok_config[key].as_str().and_then(|t| tokenizer.as_ref().and_then(|tk| tk.token_to_id(t)));
+    let (bos, eos, pad) = (id("bos_token"), id("eos_token"), id("pad_token"));
+    config["bos_token_id"] = json!(bos);
+    config["eos_token_id"] = json!(eos);
+    config["pad_token_id"] = json!(pad);
+    write_json(tmp.path(), "config.json", &config)?;
+    write_json(
+        tmp.path(),
+        "generation_config.json",
+        &json!({"bos_token_id": bos, "eos_token_id": eos, "pad_token_id": pad}),
+    )?;
+    copy_present(tokenizer_dir, tmp.path(), &["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"])?;
+    publish(tmp, out)
+}
