@@ -6,12 +6,12 @@ demo:
 
 # The whole test suite (what CI runs).
 test:
-    cargo test --release --workspace
+    cargo test --workspace
 
 # Formatting and lints, as CI checks them.
 lint:
     cargo fmt --all -- --check
-    cargo clippy --release --workspace --all-targets -- -D warnings
+    cargo clippy --workspace --all-targets -- -D warnings
 
 # Benchmarks, side by side with their references (see docs/performance.md).
 bench:

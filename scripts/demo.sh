@@ -4,10 +4,10 @@
 # Outputs go to demo/ (git-ignored).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
+cargo build --quiet
 slm() {
     echo "\$ slm $*" >&2
-    cargo run --release --quiet -- "$@"
+    cargo run --quiet -- "$@"
 }
 out=demo
 rm -rf "$out" && mkdir -p "$out"

@@ -109,8 +109,19 @@ fn bad_lora_and_teacher_settings_exit_2_with_one_sentence() {
     let export = |extra: &[&str]| {
         slm(&[&["export", gpt2.to_str().unwrap(), "--out", out.to_str().unwrap()][..], extra].concat())
     };
-    assert_bad_input(&export(&["--format", "onnx"]), &["--format onnx is not supported"]);
-    assert_bad_input(&export(&["--format", "gguf", "--dtype", "q4_k"]), &["--dtype q4_k is not supported"]);
+    assert_bad_input(
+        &export(&["--format", "onnx"]),
+        &["invalid value 'onnx' for '--format", "possible values: hf, gguf"],
+    );
+    assert_bad_input(
+        &export(&["--format", "gguf", "--dtype", "q4_k"]),
+        &["invalid value 'q4_k' for '--dtype", "possible values: f32, f16, bf16, q8_0"],
+    );
+    assert_bad_input(
+        &export(&["--format", "gguf", "--dtype", "bf16"]),
+        &["--dtype bf16 does not apply to --format gguf"],
+    );
+    assert_bad_input(&export(&["--format", "hf", "--dtype", "q8_0"]), &["--dtype q8_0 does not apply to --format hf"]);
     assert_bad_input(&export(&["--format", "gguf"]), &["a GPT-2 model is not supported"]);
     assert!(!out.exists());
 }

@@ -165,10 +165,13 @@ fn bad_inputs_give_one_sentence_and_exit_2() {
     assert_bad_input(&bleu(&two, "/nonexistent/ref.txt"), &["/nonexistent/ref.txt"]);
     assert_bad_input(&bleu(&bad_utf8, &two), &["bad.txt:2", "invalid UTF-8"]);
     assert_bad_input(&bleu(&empty, &two), &["empty.txt", "empty"]);
-    assert_bad_input(&slm(&["eval", "--metric", "meteor", "--hyp", &two, "--ref", &two]), &["unknown metric `meteor`"]);
+    assert_bad_input(
+        &slm(&["eval", "--metric", "meteor", "--hyp", &two, "--ref", &two]),
+        &["invalid value 'meteor' for '--metric", "pass@k"],
+    );
     assert_bad_input(
         &slm(&["eval", "--metric", "bleu", "--tokenize", "moses", "--hyp", &two, "--ref", &two]),
-        &["unknown BLEU tokenizer `moses`"],
+        &["invalid value 'moses' for '--tokenize", "13a, intl"],
     );
     assert_bad_input(
         &slm(&["eval", "--metric", "rouge", "--types", "rougeX", "--hyp", &two, "--ref", &two]),

@@ -4,11 +4,12 @@
 
 mod commands;
 mod error;
+mod flags;
 mod progress;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 
 pub use error::CliError;
 
@@ -33,18 +34,38 @@ struct Cli {
     command: commands::Command,
 }
 
+/// clap's multi-line usage error as one line: the message with its details (possible values, the
+/// missing arguments), without the usage and help hints.
+fn one_line(rendered: &str) -> String {
+    rendered
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| !l.is_empty() && !l.starts_with("tip:"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Parses the process arguments, runs the command and returns its exit code.
 pub fn run() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
+    let parsed = Cli::command().try_get_matches().and_then(|m| Ok((Cli::from_arg_matches(&m)?, m)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
+        // Help and version go to stdout as clap renders them; a usage error is one line on stderr.
+        Err(e) if !e.use_stderr() => {
             let _ = e.print();
-            return ExitCode::from(code);
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("{}", one_line(&e.render().to_string()));
+            return ExitCode::from(2);
         }
     };
-    match commands::run(cli.command) {
+    let given = matches.subcommand().map(|(_, m)| flags::Given::of(m)).unwrap_or_default();
+    match commands::run(cli.command, &given) {
         Ok(code) => code,
+        // A reader that went away (`slm eval ... | head`) is not a failure, as in every Unix tool.
+        Err(CliError::Stdout(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(2)

@@ -18,7 +18,9 @@ use crate::error::{DataError, Result};
 pub const SPECIAL_TOKENS: [&str; 2] = ["<|endoftext|>", "<|pad|>"];
 
 /// The kind of tokenizer to train.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Kind {
     /// GPT-2 style byte-level BPE: any text round-trips exactly.
     Bpe,

@@ -71,7 +71,7 @@ fn save_pretrained_round_trips_the_tensors() {
         let mut model = Transformer::load(&src, &Device::flex()).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
-        slm_model::io::hf::save_pretrained(&mut model, &out, &src, false).unwrap();
+        slm_model::io::hf::save_pretrained(&mut model, &out, &src, Default::default(), false).unwrap();
         let original = slm_model::io::safetensors::Weights::open(&src.join("model.safetensors")).unwrap();
         let written = slm_model::io::safetensors::Weights::open(&out.join("model.safetensors")).unwrap();
         let mut names = original.names().unwrap();

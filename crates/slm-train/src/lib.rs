@@ -8,6 +8,7 @@ pub mod distill;
 mod error;
 pub mod metrics;
 pub mod mlm;
+pub mod observer;
 pub mod optim;
 pub mod plot;
 pub mod recipe;
@@ -15,5 +16,6 @@ pub mod schedule;
 pub mod trainer;
 
 pub use error::{Result, TrainError};
+pub use observer::Observer;
 pub use recipe::Recipe;
-pub use trainer::{Observer, RunOptions, Summary, train};
+pub use trainer::{RunOptions, Summary, train};

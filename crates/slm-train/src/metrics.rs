@@ -49,6 +49,23 @@ pub struct Row {
     pub rouge_l: Option<f64>,
 }
 
+impl Row {
+    /// The row of a training step.
+    pub fn train(log: &crate::observer::StepLog, elapsed_s: f64) -> Row {
+        Row {
+            step: log.step,
+            epoch: log.epoch,
+            split: "train",
+            loss: log.loss,
+            lr: Some(log.lr),
+            grad_norm: Some(log.grad_norm),
+            tokens_per_s: Some(log.tokens_per_s),
+            elapsed_s,
+            ..Row::default()
+        }
+    }
+}
+
 /// An append-only metrics file.
 pub struct Metrics {
     path: PathBuf,

@@ -11,6 +11,9 @@ use slm_model::{Backend, Family, Head};
 use crate::error::{Result, TrainError};
 use crate::schedule::Decay;
 
+/// Kind of a tokenizer trained for the run: `char` or `bpe`.
+pub use slm_data::tokenizer::Kind as TokenizerKind;
+
 /// A whole training run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -53,61 +56,51 @@ pub struct Recipe {
 
 /// `[distill]`: loss = alpha · T² · KL(teacher_T ‖ student_T) + (1 − alpha) · cross-entropy, per target token.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct DistillSection {
     /// The teacher's model directory (f32, f16, bf16 or int8; it runs without gradients).
     pub teacher: PathBuf,
     /// Softmax temperature T of both distributions in the KL term.
-    #[serde(default = "default_temperature")]
     pub temperature: f64,
     /// Weight of the KL term (0: labels only, 1: teacher only).
-    #[serde(default = "default_distill_alpha")]
     pub alpha: f64,
 }
 
 /// `[model]`: `from` a model directory, or an architecture.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct ModelSection {
     /// An HF model directory to fine-tune (its tokenizer is used).
     pub from: Option<PathBuf>,
     /// Family of a model trained from scratch: `gpt2` or `llama`.
-    #[serde(default = "default_family")]
     pub family: Family,
     /// Blocks.
-    #[serde(default = "default_layers")]
     pub layers: usize,
     /// Query heads.
-    #[serde(default = "default_heads")]
     pub heads: usize,
     /// Key/value heads (default: `heads`).
     pub kv_heads: Option<usize>,
     /// Width of the residual stream.
-    #[serde(default = "default_hidden")]
     pub hidden: usize,
     /// MLP width (default: 4 x hidden for gpt2, 8/3 x hidden rounded up to 32 for llama).
     pub intermediate: Option<usize>,
     /// Context length (default: `data.max_length`).
     pub context: Option<usize>,
     /// Tie the LM head to the embeddings.
-    #[serde(default = "yes")]
     pub tie_embeddings: bool,
     /// The head: `causal-lm`, `masked-lm` or `classification`.
-    #[serde(default = "default_head")]
     pub head: Head,
 }
 
 /// `[tokenizer]` of a model trained from scratch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct TokenizerSection {
     /// An existing tokenizer.json; otherwise one is trained on the training data.
     pub path: Option<PathBuf>,
     /// Kind of a trained tokenizer: `char` or `bpe`.
-    #[serde(default = "default_tok_kind")]
-    pub kind: String,
+    pub kind: TokenizerKind,
     /// Vocabulary size of a trained BPE tokenizer.
-    #[serde(default = "default_vocab")]
     pub vocab_size: usize,
 }
 
@@ -130,121 +123,95 @@ pub enum DataFormat {
 
 /// `[data]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct DataSection {
     /// Training file (.txt, .jsonl, .csv, .tsv).
     pub train: PathBuf,
     /// Validation file; without it the training data is split 8:2 (`val_fraction`).
     pub val: Option<PathBuf>,
     /// Fraction held out for validation when `val` is absent (a single text document is cut at the end).
-    #[serde(default = "default_val_fraction")]
     pub val_fraction: f64,
     /// Record shape.
-    #[serde(default = "default_format")]
     pub format: DataFormat,
     /// Field with the text.
-    #[serde(default = "default_text_field")]
     pub text_field: String,
     /// Field with the prompt.
-    #[serde(default = "default_prompt_field")]
     pub prompt_field: String,
     /// Field with the completion.
-    #[serde(default = "default_completion_field")]
     pub completion_field: String,
     /// Field with the class label.
-    #[serde(default = "default_label_field")]
     pub label_field: String,
     /// Field with a chat conversation.
-    #[serde(default = "default_messages_field")]
     pub messages_field: String,
     /// Tokens per training sequence.
-    #[serde(default = "default_max_length")]
     pub max_length: usize,
     /// Text: concatenate documents (EOS between them) and cut fixed-length blocks; positions restart and
     /// attention stops at document boundaries.
-    #[serde(default = "yes")]
     pub packing: bool,
     /// Visit the training items in a seeded random order (and, for text, from a random block offset) each
     /// epoch; `false` takes them in file order from offset 0.
-    #[serde(default = "yes")]
     pub shuffle: bool,
     /// Fine-tuning: the loss covers only completion tokens (and the EOS after them).
-    #[serde(default = "yes")]
     pub mask_prompt: bool,
 }
 
 /// `[optimizer]`: AdamW.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct OptimizerSection {
     /// Peak learning rate.
-    #[serde(default = "default_lr")]
     pub lr: f64,
     /// First-moment decay.
-    #[serde(default = "default_beta1")]
     pub beta1: f64,
     /// Second-moment decay.
-    #[serde(default = "default_beta2")]
     pub beta2: f64,
     /// Added to the denominator.
-    #[serde(default = "default_eps")]
     pub eps: f64,
     /// Decoupled weight decay (not applied to norms and biases).
-    #[serde(default = "default_weight_decay")]
     pub weight_decay: f64,
     /// Clip the global gradient norm to this (0 turns clipping off).
-    #[serde(default = "default_grad_clip")]
     pub grad_clip: f64,
 }
 
 /// `[schedule]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct ScheduleSection {
     /// After warmup: `constant`, `linear`, `cosine` or `wsd`.
-    #[serde(default)]
     pub decay: Decay,
     /// Linear warmup steps.
-    #[serde(default = "default_warmup")]
     pub warmup_steps: u64,
     /// Floor of the decay.
-    #[serde(default)]
     pub min_lr: f64,
     /// WSD: fraction of the steps spent decaying.
-    #[serde(default = "default_decay_fraction")]
     pub decay_fraction: f64,
 }
 
 /// `[train]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct TrainSection {
     /// Sequences per micro-batch.
-    #[serde(default = "default_batch")]
     pub batch_size: usize,
     /// Micro-batches per optimizer step.
-    #[serde(default = "one")]
     pub grad_accum: usize,
     /// Passes over the training data (ignored when `max_steps` is set).
-    #[serde(default = "default_epochs")]
     pub epochs: f64,
     /// Optimizer steps of the run.
     pub max_steps: Option<u64>,
     /// Log a training line every this many steps.
-    #[serde(default = "default_log_every")]
     pub log_every: u64,
     /// Shards each batch splits into on a CPU backend, run concurrently (default: one per CPU thread, at
     /// most `batch_size`; 1 runs batches whole, with multi-threaded kernels).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub shards: Option<usize>,
 }
 
 /// `[eval]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct EvalSection {
     /// Evaluate every this many steps (and at the end).
-    #[serde(default = "default_eval_every")]
     pub every: u64,
     /// Validation batches per evaluation (default: all).
     pub batches: Option<usize>,
@@ -252,155 +219,138 @@ pub struct EvalSection {
     pub patience: Option<usize>,
     /// Generate for this many validation examples at each evaluation and score ROUGE-L against their
     /// completions (prompt-completion and Alpaca data; 0 turns it off).
-    #[serde(default)]
     pub generate: usize,
     /// New tokens per generation of `generate`.
-    #[serde(default = "default_eval_new_tokens")]
     pub max_new_tokens: usize,
-    /// What decides `best/` and early stopping: `loss` (lower is better), `rouge_l` or `accuracy`.
-    #[serde(default = "default_eval_metric")]
-    pub metric: String,
+    /// What decides `best/` and early stopping.
+    pub metric: EvalMetric,
+}
+
+/// What decides `best/` and early stopping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EvalMetric {
+    /// The validation loss (lower is better).
+    #[default]
+    Loss,
+    /// ROUGE-L F-measure of generations on validation prompts (`eval.generate`).
+    RougeL,
+    /// Classification accuracy.
+    Accuracy,
+}
+
+impl EvalMetric {
+    /// Its name, as recipes spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            EvalMetric::Loss => "loss",
+            EvalMetric::RougeL => "rouge_l",
+            EvalMetric::Accuracy => "accuracy",
+        }
+    }
 }
 
 /// `[checkpoint]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct CheckpointSection {
     /// Save every this many steps (and at the end).
-    #[serde(default = "default_ckpt_every")]
     pub every: u64,
     /// Checkpoints kept.
-    #[serde(default = "default_keep")]
     pub keep: usize,
 }
 
 fn default_seed() -> u64 {
     1337
 }
-fn default_family() -> Family {
-    Family::Gpt2
-}
-fn default_layers() -> usize {
-    4
-}
-fn default_heads() -> usize {
-    4
-}
-fn default_hidden() -> usize {
-    128
-}
-fn yes() -> bool {
-    true
-}
-fn one() -> usize {
-    1
-}
-fn default_head() -> Head {
-    Head::CausalLm
-}
-fn default_tok_kind() -> String {
-    "char".into()
-}
-fn default_vocab() -> usize {
-    8000
-}
-fn default_val_fraction() -> f64 {
-    0.2
-}
-fn default_format() -> DataFormat {
-    DataFormat::Text
-}
-fn default_text_field() -> String {
-    "text".into()
-}
-fn default_prompt_field() -> String {
-    "prompt".into()
-}
-fn default_completion_field() -> String {
-    "completion".into()
-}
-fn default_label_field() -> String {
-    "label".into()
-}
-fn default_messages_field() -> String {
-    "messages".into()
-}
-fn default_max_length() -> usize {
-    512
-}
-// The brief's best-practice values.
-fn default_lr() -> f64 {
-    3e-5
-}
-fn default_batch() -> usize {
-    16
-}
-fn default_epochs() -> f64 {
-    3.0
-}
-fn default_warmup() -> u64 {
-    500
-}
-fn default_beta1() -> f64 {
-    0.9
-}
-fn default_beta2() -> f64 {
-    0.999
-}
-fn default_eps() -> f64 {
-    1e-8
-}
-fn default_weight_decay() -> f64 {
-    0.01
-}
-fn default_grad_clip() -> f64 {
-    1.0
-}
-fn default_decay_fraction() -> f64 {
-    0.2
-}
-fn default_log_every() -> u64 {
-    10
-}
-fn default_eval_every() -> u64 {
-    200
-}
-fn default_eval_new_tokens() -> usize {
-    64
-}
-fn default_eval_metric() -> String {
-    "loss".into()
-}
-fn default_ckpt_every() -> u64 {
-    500
-}
-fn default_keep() -> usize {
-    3
-}
-fn default_temperature() -> f64 {
-    2.0
-}
-fn default_distill_alpha() -> f64 {
-    0.5
+
+impl Default for DistillSection {
+    fn default() -> Self {
+        DistillSection { teacher: PathBuf::new(), temperature: 2.0, alpha: 0.5 }
+    }
 }
 
-macro_rules! defaults_from_empty_table {
-    ($($t:ty),*) => {$(
-        impl Default for $t {
-            fn default() -> Self {
-                toml::from_str("").expect("every key has a default")
-            }
+impl Default for ModelSection {
+    fn default() -> Self {
+        ModelSection {
+            from: None,
+            family: Family::Gpt2,
+            layers: 4,
+            heads: 4,
+            kv_heads: None,
+            hidden: 128,
+            intermediate: None,
+            context: None,
+            tie_embeddings: true,
+            head: Head::CausalLm,
         }
-    )*};
+    }
 }
-defaults_from_empty_table!(
-    TokenizerSection,
-    OptimizerSection,
-    ScheduleSection,
-    TrainSection,
-    EvalSection,
-    CheckpointSection
-);
+
+impl Default for TokenizerSection {
+    fn default() -> Self {
+        TokenizerSection { path: None, kind: TokenizerKind::Char, vocab_size: 8000 }
+    }
+}
+
+impl Default for DataSection {
+    fn default() -> Self {
+        DataSection {
+            train: PathBuf::new(),
+            val: None,
+            val_fraction: 0.2,
+            format: DataFormat::Text,
+            text_field: "text".into(),
+            prompt_field: "prompt".into(),
+            completion_field: "completion".into(),
+            label_field: "label".into(),
+            messages_field: "messages".into(),
+            max_length: 512,
+            packing: true,
+            shuffle: true,
+            mask_prompt: true,
+        }
+    }
+}
+
+/// Common fine-tuning values: AdamW at 3e-5 with PyTorch's betas and epsilon, weight decay 0.01, gradient
+/// norm clipped at 1.
+impl Default for OptimizerSection {
+    fn default() -> Self {
+        OptimizerSection { lr: 3e-5, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.01, grad_clip: 1.0 }
+    }
+}
+
+impl Default for ScheduleSection {
+    fn default() -> Self {
+        ScheduleSection { decay: Decay::default(), warmup_steps: 500, min_lr: 0.0, decay_fraction: 0.2 }
+    }
+}
+
+impl Default for TrainSection {
+    fn default() -> Self {
+        TrainSection { batch_size: 16, grad_accum: 1, epochs: 3.0, max_steps: None, log_every: 10, shards: None }
+    }
+}
+
+impl Default for EvalSection {
+    fn default() -> Self {
+        EvalSection {
+            every: 200,
+            batches: None,
+            patience: None,
+            generate: 0,
+            max_new_tokens: 64,
+            metric: EvalMetric::Loss,
+        }
+    }
+}
+
+impl Default for CheckpointSection {
+    fn default() -> Self {
+        CheckpointSection { every: 500, keep: 3 }
+    }
+}
 
 impl Recipe {
     /// Reads a recipe, applies `overrides` (`section.key=value`, the value in TOML syntax or a bare
@@ -422,7 +372,15 @@ impl Recipe {
         for o in overrides {
             apply_override(&mut table, o)?;
         }
-        let recipe: Recipe = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| explain(&e))?;
+        let recipe: Recipe = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            let key = e.path().to_string();
+            let problem = explain(e.inner());
+            if key.is_empty() || key == "." || problem.starts_with("unknown key") {
+                problem
+            } else {
+                format!("{key}: {problem}")
+            }
+        })?;
         recipe.check()?;
         Ok(recipe)
     }
@@ -433,6 +391,12 @@ impl Recipe {
     }
 
     fn check(&self) -> std::result::Result<(), String> {
+        if self.data.train.as_os_str().is_empty() {
+            return Err("data.train must name the training file".into());
+        }
+        if self.distill.as_ref().is_some_and(|d| d.teacher.as_os_str().is_empty()) {
+            return Err("distill.teacher must name the teacher's model directory".into());
+        }
         let positive = [
             ("optimizer.lr", self.optimizer.lr),
             ("optimizer.eps", self.optimizer.eps),
@@ -493,22 +457,16 @@ impl Recipe {
                 self.schedule.min_lr, self.optimizer.lr
             ));
         }
-        if !matches!(self.tokenizer.kind.as_str(), "char" | "bpe") {
-            return Err(format!("tokenizer.kind must be `char` or `bpe`, got `{}`", self.tokenizer.kind));
-        }
-        if !matches!(self.eval.metric.as_str(), "loss" | "rouge_l" | "accuracy") {
-            return Err(format!("eval.metric must be `loss`, `rouge_l` or `accuracy`, got `{}`", self.eval.metric));
-        }
         let generates = matches!(self.data.format, DataFormat::PromptCompletion | DataFormat::Alpaca);
-        if (self.eval.generate > 0 || self.eval.metric == "rouge_l") && !generates {
+        if (self.eval.generate > 0 || self.eval.metric == EvalMetric::RougeL) && !generates {
             return Err(
                 "eval.generate and eval.metric = \"rouge_l\" need data.format prompt-completion or alpaca".into()
             );
         }
-        if self.eval.metric == "rouge_l" && self.eval.generate == 0 {
+        if self.eval.metric == EvalMetric::RougeL && self.eval.generate == 0 {
             return Err("eval.metric = \"rouge_l\" needs eval.generate > 0".into());
         }
-        if self.eval.metric == "accuracy" && self.model.head != Head::Classification {
+        if self.eval.metric == EvalMetric::Accuracy && self.model.head != Head::Classification {
             return Err("eval.metric = \"accuracy\" needs model.head = \"classification\"".into());
         }
         if self.data.format == DataFormat::Classification && self.model.head != Head::Classification {

@@ -3,7 +3,33 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use slm_model::io::gguf::ExportType;
+use slm_model::io::hf::HfDtype;
+
 use crate::CliError;
+
+/// `--format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// A Hugging Face model directory.
+    Hf,
+    /// One GGUF file for llama.cpp.
+    Gguf,
+}
+
+/// `--dtype`: how the tensors are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Dtype {
+    /// 32-bit floats (both formats).
+    F32,
+    /// IEEE half (both formats; GGUF keeps norms in f32).
+    F16,
+    /// bfloat16 (Hugging Face only).
+    Bf16,
+    /// llama.cpp's 8-bit blocks (GGUF only).
+    #[value(name = "q8_0")]
+    Q8_0,
+}
 
 /// Write a model (a model directory, a LoRA adapter directory, or a run directory's final/ model) as a
 /// Hugging Face model directory: config.json with HF keys, model.safetensors (f32, HF tensor names and
@@ -20,12 +46,12 @@ use crate::CliError;
 pub struct Args {
     /// A model directory, an adapter directory, or a run directory (its final/ model is exported).
     src: PathBuf,
-    /// Output format: `hf` (a model directory) or `gguf` (a file).
-    #[arg(long, default_value = "hf")]
-    format: String,
-    /// GGUF storage of the matrices: f32, f16 or q8_0.
-    #[arg(long, default_value = "f32")]
-    dtype: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Hf)]
+    format: Format,
+    /// Storage of the tensors: f32, f16 or bf16 for hf; f32, f16 or q8_0 for gguf.
+    #[arg(long, value_enum, default_value_t = Dtype::F32)]
+    dtype: Dtype,
     /// The directory to create.
     #[arg(long)]
     out: PathBuf,
@@ -38,11 +64,23 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode, CliError> {
-    if args.format != "hf" && args.format != "gguf" {
-        return Err(CliError::Usage(format!("--format {} is not supported; use --format hf or gguf", args.format)));
+    let refused = |format: &str, dtype: &str, takes: &str| {
+        CliError::Usage(format!("--dtype {dtype} does not apply to --format {format}; it takes {takes}"))
+    };
+    enum Target {
+        Hf(HfDtype),
+        Gguf(ExportType),
     }
-    let dtype = slm_model::io::gguf::ExportType::parse(&args.dtype)
-        .ok_or_else(|| CliError::Usage(format!("--dtype {} is not supported; use f32, f16 or q8_0", args.dtype)))?;
+    let target = match (args.format, args.dtype) {
+        (Format::Hf, Dtype::F32) => Target::Hf(HfDtype::F32),
+        (Format::Hf, Dtype::F16) => Target::Hf(HfDtype::F16),
+        (Format::Hf, Dtype::Bf16) => Target::Hf(HfDtype::Bf16),
+        (Format::Hf, Dtype::Q8_0) => return Err(refused("hf", "q8_0", "f32, f16 or bf16")),
+        (Format::Gguf, Dtype::F32) => Target::Gguf(ExportType::F32),
+        (Format::Gguf, Dtype::F16) => Target::Gguf(ExportType::F16),
+        (Format::Gguf, Dtype::Q8_0) => Target::Gguf(ExportType::Q8_0),
+        (Format::Gguf, Dtype::Bf16) => return Err(refused("gguf", "bf16", "f32, f16 or q8_0")),
+    };
     let final_dir = args.src.join("final");
     let is_model = |d: &std::path::Path| d.join("config.json").is_file() || slm_model::io::peft::is_adapter(d);
     let src = if is_model(&final_dir) { final_dir } else { args.src.clone() };
@@ -59,19 +97,22 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         return Err(CliError::Usage(format!("{} has no LoRA adapter to merge", src.display())));
     }
     let parameters = model.num_params();
-    if args.format == "gguf" {
-        let s = slm_model::io::gguf::export_gguf(&mut model, &src, &args.out, dtype, args.force)?;
-        eprintln!(
-            "exported {:.2}M parameters as GGUF ({}) to {}: {} tensors, {:.1} MB",
-            parameters as f64 / 1e6,
-            args.dtype,
-            args.out.display(),
-            s.tensors,
-            s.bytes as f64 / 1e6
-        );
-        return Ok(ExitCode::SUCCESS);
-    }
-    slm_model::io::hf::save_pretrained(&mut model, &args.out, &src, args.force)?;
+    let dtype = match target {
+        Target::Hf(dtype) => dtype,
+        Target::Gguf(gguf) => {
+            let s = slm_model::io::gguf::export_gguf(&mut model, &src, &args.out, gguf, args.force)?;
+            eprintln!(
+                "exported {:.2}M parameters as GGUF ({}) to {}: {} tensors, {:.1} MB",
+                parameters as f64 / 1e6,
+                gguf.name(),
+                args.out.display(),
+                s.tensors,
+                s.bytes as f64 / 1e6
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
+    slm_model::io::hf::save_pretrained(&mut model, &args.out, &src, dtype, args.force)?;
     eprintln!(
         "exported {} ({:.2}M parameters) to {}",
         model.config.to_hf()["architectures"][0].as_str().unwrap_or("model"),

@@ -4,12 +4,57 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use slm_data::records::{Reader, Writer, ensure_distinct, field_str};
+use slm_data::records::{Format, Reader, TEXT_FIELD, Writer, ensure_distinct, field_str};
 use slm_model::generate::beam::BeamOptions;
 use slm_model::generate::sampling::SamplingOptions;
 use slm_model::generate::{GenerateOptions, Generator};
 
 use crate::CliError;
+use crate::flags::Given;
+
+/// How each new token is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Strategy {
+    /// The most likely token.
+    Greedy,
+    /// A random token from the (filtered, tempered) distribution.
+    Sample,
+    /// Beam search over the most likely continuations.
+    Beam,
+}
+
+impl Strategy {
+    /// The flags that apply to other strategies but not to this one.
+    fn foreign_flags(self) -> &'static [&'static str] {
+        const SAMPLING: [&str; 5] = ["temperature", "top_k", "top_p", "min_p", "seed"];
+        match self {
+            Strategy::Greedy => &["temperature", "top_k", "top_p", "min_p", "seed", "beams", "length_penalty"],
+            Strategy::Sample => &["beams", "length_penalty"],
+            // Beam search ranks whole hypotheses: no sampling filters, penalties or stop strings.
+            Strategy::Beam => {
+                const BEAM: [&str; 8] = [
+                    SAMPLING[0],
+                    SAMPLING[1],
+                    SAMPLING[2],
+                    SAMPLING[3],
+                    SAMPLING[4],
+                    "stop",
+                    "repetition_penalty",
+                    "no_repeat_ngram",
+                ];
+                &BEAM
+            }
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Strategy::Greedy => "greedy",
+            Strategy::Sample => "sample",
+            Strategy::Beam => "beam",
+        }
+    }
+}
 
 /// Generate text with a model: greedy decoding, sampling or beam search, with a KV cache.
 ///
@@ -35,7 +80,8 @@ pub struct Args {
     /// JSONL (or CSV/TSV/text) file of prompts.
     #[arg(long, requires = "out")]
     input: Option<PathBuf>,
-    /// Output file for --input, in its format.
+    /// Output file for --input: its records with a `generation` field, in the format of its extension
+    /// (.jsonl, .csv, .tsv; a .txt output holds one generation per line).
     #[arg(long)]
     out: Option<PathBuf>,
     /// The prompt field of --input records.
@@ -47,9 +93,9 @@ pub struct Args {
     /// Most new tokens per prompt.
     #[arg(long, default_value_t = 128)]
     max_new_tokens: usize,
-    /// greedy (default), sample or beam.
-    #[arg(long, default_value = "greedy")]
-    strategy: String,
+    /// How each token is chosen.
+    #[arg(long, value_enum, default_value_t = Strategy::Greedy)]
+    strategy: Strategy,
     /// Beam search: hypotheses kept each step.
     #[arg(long, default_value_t = 4)]
     beams: usize,
@@ -92,12 +138,17 @@ pub struct Args {
     force: bool,
 }
 
-pub fn run(args: Args) -> Result<ExitCode, CliError> {
-    let temperature = match args.strategy.as_str() {
-        "greedy" => 0.0,
-        "sample" => args.temperature,
-        "beam" => 0.0,
-        other => return Err(CliError::Usage(format!("unknown --strategy `{other}`; expected greedy, sample or beam"))),
+pub fn run(args: Args, given: &Given) -> Result<ExitCode, CliError> {
+    given.refuse(args.strategy.foreign_flags(), &format!("--strategy {}", args.strategy.name()))?;
+    if args.prompt.is_some() {
+        given.refuse(&["field", "batch_size", "force"], "--prompt (they go with --input)")?;
+    }
+    if args.strategy == Strategy::Beam || args.no_cache {
+        given.refuse(&["batch_size"], "beam search or --no-cache (prompts run one at a time)")?;
+    }
+    let temperature = match args.strategy {
+        Strategy::Sample => args.temperature,
+        Strategy::Greedy | Strategy::Beam => 0.0,
     };
     let sampling = SamplingOptions {
         temperature,
@@ -109,12 +160,12 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         seed: args.seed,
     };
     sampling.validate().map_err(CliError::Usage)?;
-    let beam = (args.strategy == "beam").then_some(BeamOptions {
+    let beam = (args.strategy == Strategy::Beam).then_some(BeamOptions {
         beams: args.beams,
         length_penalty: args.length_penalty,
         early_stopping: true,
     });
-    if args.strategy == "beam" && args.beams == 0 {
+    if args.strategy == Strategy::Beam && args.beams == 0 {
         return Err(CliError::Usage("--beams must be at least 1".into()));
     }
     let device = args.backend.device()?;
@@ -147,17 +198,25 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         (None, Some(input), Some(out)) => {
             ensure_distinct(out, &[input.as_path()])?;
             let mut reader = Reader::open(input)?;
-            let mut columns = reader.header().map(<[String]>::to_vec).unwrap_or_default();
+            // A plain-text input's prompt is each line, held in its one field.
+            let field = if reader.format() == Format::Text {
+                given.refuse(&["field"], "a plain-text --input (each line is a prompt)")?;
+                TEXT_FIELD.to_owned()
+            } else {
+                args.field.clone()
+            };
+            let out_format = Format::from_path(out);
+            let mut columns = reader.header().map_or_else(|| vec![field.clone()], <[String]>::to_vec);
             columns.push("generation".into());
-            let mut writer = Writer::create(out, reader.format(), columns, args.force)?;
+            let mut writer = Writer::create(out, out_format, columns, args.force)?;
             let mut records = Vec::new();
             let mut prompts = Vec::new();
             for record in reader.by_ref() {
                 let record = record?;
-                let text = field_str(&record.fields, &args.field).ok_or_else(|| slm_data::DataError::MissingField {
+                let text = field_str(&record.fields, &field).ok_or_else(|| slm_data::DataError::MissingField {
                     path: input.clone(),
                     line: record.line,
-                    field: args.field.clone(),
+                    field: field.clone(),
                 })?;
                 prompts.push(prompt_of(&text)?);
                 records.push(record);
@@ -188,7 +247,13 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
             }
             let n = records.len();
             for (mut record, text) in records.into_iter().zip(texts) {
-                record.fields.insert("generation".into(), text.unwrap_or_default().into());
+                let text = text.unwrap_or_default();
+                if out_format == Format::Text {
+                    // One generation per line.
+                    record.fields = [(TEXT_FIELD.to_owned(), text.into())].into_iter().collect();
+                } else {
+                    record.fields.insert("generation".into(), text.into());
+                }
                 writer.write(&record.fields)?;
             }
             eprintln!(

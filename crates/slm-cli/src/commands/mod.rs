@@ -18,6 +18,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 
 use crate::CliError;
+use crate::flags::Given;
 
 /// The commands of `slm`.
 #[derive(Debug, Subcommand)]
@@ -37,16 +38,16 @@ pub enum Command {
 }
 
 /// Runs one command.
-pub fn run(command: Command) -> Result<ExitCode, CliError> {
+pub fn run(command: Command, given: &Given) -> Result<ExitCode, CliError> {
     match command {
-        Command::Split(args) => split::run(args),
+        Command::Split(args) => split::run(args, given),
         Command::Augment(args) => augment::run(args),
         Command::Validate(args) => validate::run(args),
         Command::Normalize(args) => normalize::run(args),
-        Command::Tokenizer(args) => tokenizer::run(args),
-        Command::Eval(args) => eval::run(*args),
+        Command::Tokenizer(args) => tokenizer::run(args, given),
+        Command::Eval(args) => eval::run(*args, given),
         Command::Import(args) => import::run(args),
-        Command::Generate(args) => generate::run(args),
+        Command::Generate(args) => generate::run(args, given),
         Command::Train(args) => train::run(args),
         Command::Export(args) => export::run(args),
         Command::Quantize(args) => quantize::run(args),

@@ -17,9 +17,9 @@ use crate::CliError;
 pub struct Args {
     /// An f32 model directory.
     src: PathBuf,
-    /// f16, bf16 or int8.
-    #[arg(long)]
-    to: String,
+    /// The storage precision.
+    #[arg(long, value_enum)]
+    to: Precision,
     /// The directory to create.
     #[arg(long)]
     out: PathBuf,
@@ -29,9 +29,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode, CliError> {
-    let to = Precision::parse(&args.to)
-        .ok_or_else(|| CliError::Usage(format!("--to {} is not supported; use f16, bf16 or int8", args.to)))?;
-    let s = quantize_dir(&args.src, &args.out, to, args.force)?;
+    let s = quantize_dir(&args.src, &args.out, args.to, args.force)?;
     eprintln!(
         "{}: {:.1} MB -> {:.1} MB ({:.0}%){}",
         args.out.display(),

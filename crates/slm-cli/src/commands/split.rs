@@ -8,6 +8,7 @@ use serde_json::json;
 use slm_data::split::{SplitOptions, SplitSummary, split_file};
 
 use crate::CliError;
+use crate::flags::Given;
 use crate::progress::Bar;
 
 /// Split a dataset into train and validation sets (8:2 by default) without leakage.
@@ -56,7 +57,10 @@ pub struct Args {
     json: bool,
 }
 
-pub fn run(args: Args) -> Result<ExitCode, CliError> {
+pub fn run(args: Args, given: &Given) -> Result<ExitCode, CliError> {
+    if args.no_dedup {
+        given.refuse(&["near_dup", "fields"], "--no-dedup (no duplicate detection runs)")?;
+    }
     let near_dup = match args.near_dup.as_str() {
         "off" => None,
         t => Some(

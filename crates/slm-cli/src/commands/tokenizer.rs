@@ -8,6 +8,7 @@ use clap::Subcommand;
 use slm_data::tokenizer::{Kind, TrainOptions};
 
 use crate::CliError;
+use crate::flags::Given;
 
 /// Train a tokenizer or inspect how one encodes text.
 #[derive(Debug, clap::Args)]
@@ -31,8 +32,8 @@ enum TokenizerCommand {
         #[arg(long, default_value = "text")]
         field: String,
         /// Tokenizer kind.
-        #[arg(long, value_enum, default_value = "bpe")]
-        kind: KindArg,
+        #[arg(long, value_enum, default_value_t = Kind::Bpe)]
+        kind: Kind,
         /// Vocabulary size, special tokens included (BPE).
         #[arg(long, default_value_t = 4096)]
         vocab_size: usize,
@@ -56,19 +57,12 @@ enum TokenizerCommand {
     },
 }
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum KindArg {
-    Bpe,
-    Char,
-}
-
-pub fn run(args: Args) -> Result<ExitCode, CliError> {
+pub fn run(args: Args, given: &Given) -> Result<ExitCode, CliError> {
     match args.command {
         TokenizerCommand::Train { files, kind, vocab_size, field, out, force } => {
-            let kind = match kind {
-                KindArg::Bpe => Kind::Bpe,
-                KindArg::Char => Kind::Char,
-            };
+            if kind == Kind::Char {
+                given.refuse(&["vocab_size"], "--kind char (its vocabulary is the characters seen)")?;
+            }
             let opts = TrainOptions { kind, vocab_size, field, out, overwrite: force };
             let size = slm_data::tokenizer::train(&files, &opts)?;
             eprintln!("trained a vocabulary of {size} tokens -> {}", opts.out.display());

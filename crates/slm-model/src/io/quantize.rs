@@ -21,6 +21,7 @@ use crate::error::{ModelError, Result};
 
 /// A storage precision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Precision {
     /// IEEE half.
     F16,
@@ -31,16 +32,6 @@ pub enum Precision {
 }
 
 impl Precision {
-    /// Parses `f16`, `bf16` or `int8`.
-    pub fn parse(name: &str) -> Option<Precision> {
-        match name {
-            "f16" => Some(Precision::F16),
-            "bf16" => Some(Precision::Bf16),
-            "int8" => Some(Precision::Int8),
-            _ => None,
-        }
-    }
-
     fn name(self) -> &'static str {
         match self {
             Precision::F16 => "f16",

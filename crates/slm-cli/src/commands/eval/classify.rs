@@ -20,8 +20,8 @@ fn labels(path: &Path, field: &str) -> Result<Vec<String>, CliError> {
 }
 
 pub fn run(args: &Args) -> Result<Report, CliError> {
-    let pred_path = need(&args.pred, "--pred FILE", &args.metric)?;
-    let gold_path = need(&args.gold, "--gold FILE", &args.metric)?;
+    let pred_path = need(&args.pred, "--pred FILE", args.metric.name())?;
+    let gold_path = need(&args.gold, "--gold FILE", args.metric.name())?;
     let pred = labels(pred_path, &args.pred_field)?;
     let gold = labels(gold_path, &args.gold_field)?;
     if pred.len() != gold.len() {
@@ -42,7 +42,7 @@ pub fn run(args: &Args) -> Result<Report, CliError> {
         })
         .collect();
     let json = json!({
-        "metric": args.metric, "accuracy": r.accuracy, "macro_precision": r.macro_precision,
+        "metric": args.metric.name(), "accuracy": r.accuracy, "macro_precision": r.macro_precision,
         "macro_recall": r.macro_recall, "macro_f1": r.macro_f1, "weighted_f1": r.weighted_f1,
         "classes": per_class, "confusion": {"labels": r.labels, "matrix": r.matrix},
     });

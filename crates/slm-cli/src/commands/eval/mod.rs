@@ -13,6 +13,104 @@ use std::process::ExitCode;
 use serde_json::Value;
 
 use crate::CliError;
+use crate::flags::Given;
+
+/// The metrics of `slm eval`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Metric {
+    /// Corpus BLEU, as sacrebleu.
+    Bleu,
+    /// chrF / chrF++, as sacrebleu.
+    Chrf,
+    /// ROUGE-N, ROUGE-L and ROUGE-Lsum, as rouge-score.
+    Rouge,
+    /// Classification accuracy.
+    Accuracy,
+    /// Per-class and macro F1 (with accuracy).
+    F1,
+    /// Functional correctness of generated code, run in a sandbox.
+    #[value(name = "pass@k")]
+    PassAtK,
+    /// Cyclomatic complexity of generated code (as radon's cc).
+    Complexity,
+    /// Perplexity of a model on a text.
+    Perplexity,
+}
+
+impl Metric {
+    /// Its name, as `--metric` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Bleu => "bleu",
+            Metric::Chrf => "chrf",
+            Metric::Rouge => "rouge",
+            Metric::Accuracy => "accuracy",
+            Metric::F1 => "f1",
+            Metric::PassAtK => "pass@k",
+            Metric::Complexity => "complexity",
+            Metric::Perplexity => "perplexity",
+        }
+    }
+
+    /// The flags of [`Args`] that this metric reads (besides those of every metric: --metric, --json and
+    /// the gate's).
+    fn flags(self) -> &'static [&'static str] {
+        match self {
+            Metric::Bleu => &["hyp", "refs", "tokenize", "lowercase", "smooth", "smooth_value", "sentence"],
+            Metric::Chrf => &["hyp", "refs", "lowercase", "word_order", "sentence"],
+            Metric::Rouge => &["hyp", "refs", "tokenize", "stemmer", "types"],
+            Metric::Accuracy | Metric::F1 => &["pred", "gold", "pred_field", "gold_field"],
+            Metric::PassAtK => &[
+                "problems",
+                "samples",
+                "k",
+                "timeout",
+                "memory_mb",
+                "jobs",
+                "python",
+                "allow_code_execution",
+                "allow_unsandboxed",
+                "details",
+            ],
+            Metric::Complexity => &["samples", "problems"],
+            Metric::Perplexity => &["model", "data", "data_field", "window", "stride", "reference_model"],
+        }
+    }
+}
+
+/// Flags that apply to some metrics only.
+const METRIC_FLAGS: &[&str] = &[
+    "hyp",
+    "refs",
+    "tokenize",
+    "lowercase",
+    "smooth",
+    "smooth_value",
+    "sentence",
+    "word_order",
+    "stemmer",
+    "types",
+    "pred",
+    "gold",
+    "pred_field",
+    "gold_field",
+    "problems",
+    "samples",
+    "k",
+    "timeout",
+    "memory_mb",
+    "jobs",
+    "python",
+    "allow_code_execution",
+    "allow_unsandboxed",
+    "details",
+    "model",
+    "data",
+    "data_field",
+    "window",
+    "stride",
+    "reference_model",
+];
 
 /// Evaluate predictions: BLEU, chrF and ROUGE (identical to sacrebleu and rouge-score), accuracy/F1,
 /// pass@k (sandboxed), code complexity, perplexity; and gate the scores against a baseline for CI.
@@ -33,9 +131,9 @@ use crate::CliError;
 
 Exit codes: 0 ok, 1 a score fell below the baseline, 2 bad usage or input.")]
 pub struct Args {
-    /// bleu, chrf, rouge, accuracy, f1, pass@k, complexity or perplexity.
-    #[arg(long)]
-    metric: String,
+    /// The metric.
+    #[arg(long, value_enum)]
+    metric: Metric,
     /// Hypotheses: one segment per line (or JSONL with `hyp` and `ref`).
     #[arg(long)]
     hyp: Option<PathBuf>,
@@ -43,14 +141,14 @@ pub struct Args {
     #[arg(long = "ref", value_name = "FILE")]
     refs: Vec<PathBuf>,
     /// BLEU: 13a (default), intl, zh, char, none. ROUGE: default, char, zh.
-    #[arg(long)]
-    tokenize: Option<String>,
+    #[arg(long, value_enum)]
+    tokenize: Option<text::Tokenize>,
     /// Lowercase before scoring (BLEU, chrF).
     #[arg(long)]
     lowercase: bool,
-    /// BLEU smoothing: exp (default), floor, add-k, none.
-    #[arg(long, default_value = "exp")]
-    smooth: String,
+    /// BLEU smoothing.
+    #[arg(long, value_enum, default_value_t = text::SmoothArg::Exp)]
+    smooth: text::SmoothArg,
     /// Value for floor (default 0.1) or add-k (default 1) smoothing.
     #[arg(long)]
     smooth_value: Option<f64>,
@@ -153,20 +251,23 @@ pub struct Report {
     human: String,
 }
 
-pub fn run(args: Args) -> Result<ExitCode, CliError> {
-    let report = match args.metric.as_str() {
-        "bleu" => text::bleu(&args)?,
-        "chrf" => text::chrf(&args)?,
-        "rouge" => text::rouge(&args)?,
-        "accuracy" | "f1" => classify::run(&args)?,
-        "pass@k" => code::pass_at_k(&args)?,
-        "complexity" => code::complexity(&args)?,
-        "perplexity" => perplexity::run(&args)?,
-        other => {
-            return Err(CliError::Usage(format!(
-                "unknown metric `{other}`; expected one of bleu, chrf, rouge, accuracy, f1, pass@k, complexity, perplexity"
-            )));
-        }
+pub fn run(args: Args, given: &Given) -> Result<ExitCode, CliError> {
+    let foreign: Vec<&str> = METRIC_FLAGS.iter().copied().filter(|f| !args.metric.flags().contains(f)).collect();
+    given.refuse(&foreign, &format!("--metric {}", args.metric.name()))?;
+    if args.save_baseline.is_none() && args.details.is_none() {
+        given.refuse(&["force"], "eval without --save-baseline or --details")?;
+    }
+    if args.baseline.is_none() {
+        given.refuse(&["tolerance", "tolerance_pct"], "eval without --baseline")?;
+    }
+    let report = match args.metric {
+        Metric::Bleu => text::bleu(&args)?,
+        Metric::Chrf => text::chrf(&args)?,
+        Metric::Rouge => text::rouge(&args)?,
+        Metric::Accuracy | Metric::F1 => classify::run(&args)?,
+        Metric::PassAtK => code::pass_at_k(&args)?,
+        Metric::Complexity => code::complexity(&args)?,
+        Metric::Perplexity => perplexity::run(&args)?,
     };
     let mut out = std::io::stdout().lock();
     if args.json {

@@ -9,19 +9,69 @@ use slm_eval::segments::Corpus;
 use super::{Args, Report, need};
 use crate::CliError;
 
+/// `--tokenize`: BLEU's tokenizers and ROUGE's, one set of names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Tokenize {
+    /// BLEU: mteval-v13a (BLEU's default).
+    #[value(name = "13a")]
+    T13a,
+    /// BLEU: mteval-v14 international.
+    Intl,
+    /// BLEU and ROUGE: Chinese characters as tokens.
+    Zh,
+    /// BLEU and ROUGE: every character a token.
+    Char,
+    /// BLEU: whitespace only.
+    None,
+    /// ROUGE: rouge-score's default tokenizer (ROUGE's default).
+    Default,
+}
+
+impl Tokenize {
+    fn name(self) -> &'static str {
+        match self {
+            Tokenize::T13a => "13a",
+            Tokenize::Intl => "intl",
+            Tokenize::Zh => "zh",
+            Tokenize::Char => "char",
+            Tokenize::None => "none",
+            Tokenize::Default => "default",
+        }
+    }
+}
+
+/// `--smooth`: BLEU's smoothing methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SmoothArg {
+    /// mteval-v13a's exponential smoothing (sacrebleu's default).
+    Exp,
+    /// A zero count becomes --smooth-value (default 0.1).
+    Floor,
+    /// Add --smooth-value (default 1) to counts above order 1.
+    AddK,
+    /// No smoothing.
+    None,
+}
+
 fn corpus(args: &Args, metric: &str) -> Result<Corpus, CliError> {
     let hyp = need(&args.hyp, "--hyp FILE", metric)?;
     Ok(Corpus::read(hyp, &args.refs)?)
 }
 
 pub fn bleu(args: &Args) -> Result<Report, CliError> {
-    let name = args.tokenize.as_deref().unwrap_or("13a");
+    let name = args.tokenize.map_or("13a", Tokenize::name);
     let tokenizer = Tokenizer::parse(name).ok_or_else(|| {
-        CliError::Usage(format!("unknown BLEU tokenizer `{name}`; expected 13a, intl, zh, char or none"))
+        CliError::Usage(format!("--tokenize {name} does not apply to BLEU; it takes 13a, intl, zh, char or none"))
     })?;
-    let smooth = Smooth::parse(&args.smooth, args.smooth_value).ok_or_else(|| {
-        CliError::Usage(format!("unknown smoothing `{}`; expected exp, floor, add-k or none", args.smooth))
-    })?;
+    let smooth = match args.smooth {
+        SmoothArg::Exp => Smooth::Exp,
+        SmoothArg::Floor => Smooth::Floor(args.smooth_value.unwrap_or(0.1)),
+        SmoothArg::AddK => Smooth::AddK(args.smooth_value.unwrap_or(1.0)),
+        SmoothArg::None => Smooth::None,
+    };
+    if args.smooth_value.is_some() && !matches!(args.smooth, SmoothArg::Floor | SmoothArg::AddK) {
+        return Err(CliError::Usage("--smooth-value applies to --smooth floor or add-k only".into()));
+    }
     let cfg = BleuConfig { tokenizer, lowercase: args.lowercase, smooth, effective_order: false };
     let c = corpus(args, "bleu")?;
     if bleu::tokenized_period_count(&c) >= 100 {
@@ -80,12 +130,15 @@ pub fn rouge(args: &Args) -> Result<Report, CliError> {
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let tokenizer = match args.tokenize.as_deref() {
-        None | Some("default") => RougeTokenizer::Default,
-        Some("char") => RougeTokenizer::Char,
-        Some("zh") => RougeTokenizer::Zh,
+    let tokenizer = match args.tokenize {
+        None | Some(Tokenize::Default) => RougeTokenizer::Default,
+        Some(Tokenize::Char) => RougeTokenizer::Char,
+        Some(Tokenize::Zh) => RougeTokenizer::Zh,
         Some(other) => {
-            return Err(CliError::Usage(format!("unknown ROUGE tokenizer `{other}`; expected default, char or zh")));
+            return Err(CliError::Usage(format!(
+                "--tokenize {} does not apply to ROUGE; it takes default, char or zh",
+                other.name()
+            )));
         }
     };
     let cfg = RougeConfig { types, stemmer: args.stemmer, tokenizer };
@@ -100,7 +153,7 @@ pub fn rouge(args: &Args) -> Result<Report, CliError> {
     let scores = rouge::segment_scores(&cfg, &c);
     let mean = rouge::mean(&scores, cfg.types.len());
     let mut json = json!({"metric": "rouge", "segments": c.hyps.len(), "stemmer": cfg.stemmer,
-        "tokenizer": args.tokenize.as_deref().unwrap_or("default")});
+        "tokenizer": args.tokenize.map_or("default", Tokenize::name)});
     let mut human = format!("{:<10} {:>9} {:>9} {:>9}\n", "type", "precision", "recall", "fmeasure");
     for (t, m) in cfg.types.iter().zip(&mean) {
         json[t.name()] = json!({"precision": m.precision, "recall": m.recall, "fmeasure": m.fmeasure});

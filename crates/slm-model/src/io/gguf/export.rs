@@ -27,13 +27,12 @@ pub enum ExportType {
 }
 
 impl ExportType {
-    /// Parses `f32`, `f16` or `q8_0`.
-    pub fn parse(s: &str) -> Option<ExportType> {
-        match s.to_ascii_lowercase().as_str() {
-            "f32" => Some(ExportType::F32),
-            "f16" => Some(ExportType::F16),
-            "q8_0" => Some(ExportType::Q8_0),
-            _ => None,
+    /// Its name: `f32`, `f16` or `q8_0`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExportType::F32 => "f32",
+            ExportType::F16 => "f16",
+            ExportType::Q8_0 => "q8_0",
         }
     }
 

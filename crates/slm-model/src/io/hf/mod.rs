@@ -6,5 +6,5 @@ mod export;
 mod import;
 mod load;
 
-pub use export::{hf_tensors, save_pretrained};
+pub use export::{HfDtype, hf_tensors, save_pretrained};
 pub use import::import_hf_dir;
