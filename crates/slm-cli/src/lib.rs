@@ -2,6 +2,8 @@
 //! `run` function that calls a library crate and prints. Results go to stdout, progress and messages to
 //! stderr. Exit codes: 0 success, 1 a gate or check failed, 2 bad usage or bad input.
 
+#![warn(missing_docs)]
+
 mod commands;
 mod error;
 mod flags;

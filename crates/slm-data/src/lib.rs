@@ -4,6 +4,8 @@
 //! Nothing here prints: long operations report through [`Progress`], and every failure is a
 //! [`DataError`] whose message names the file, line and field at fault.
 
+#![warn(missing_docs)]
+
 pub mod augment;
 pub mod dedup;
 pub mod error;

@@ -2,6 +2,8 @@
 //! F1, perplexity over any scorer, pass@k with sandboxed execution, cyclomatic complexity, and the
 //! regression gate that compares scores with a baseline.
 
+#![warn(missing_docs)]
+
 pub mod bleu;
 pub mod chrf;
 pub mod classify;

@@ -2,6 +2,8 @@
 //! tokenizer, data and model, then runs AdamW with a warmup schedule, gradient accumulation and global-norm
 //! clipping, evaluates, checkpoints (exact resume) and writes `metrics.csv` and HF model directories.
 
+#![warn(missing_docs)]
+
 pub mod checkpoint;
 pub mod data;
 pub mod distill;

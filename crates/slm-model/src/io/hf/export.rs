@@ -72,8 +72,7 @@ pub fn save_pretrained(
     }
     refuse_existing(out, overwrite)?;
     let tmp = staging_dir(out)?;
-    let tensors: Vec<(String, Vec<usize>, (safetensors::Dtype, Vec<u8>))> =
-        hf_tensors(model).into_iter().map(|(n, s, v)| (n, s, dtype.encode(&v))).collect();
+    let tensors: Vec<_> = hf_tensors(model).into_iter().map(|(n, s, v)| (n, s, dtype.encode(&v))).collect();
     let st_path = tmp.path().join("model.safetensors");
     write_raw(tensors.iter().map(|(n, s, (d, b))| (n.as_str(), *d, s.as_slice(), b.as_slice())), &st_path)?;
     let mut config = model.config.to_hf();
