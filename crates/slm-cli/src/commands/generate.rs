@@ -11,6 +11,7 @@ use slm_model::generate::{GenerateOptions, Generator};
 
 use crate::CliError;
 use crate::flags::Given;
+use crate::progress::Bar;
 
 /// How each new token is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -222,16 +223,14 @@ pub fn run(args: Args, given: &Given) -> Result<ExitCode, CliError> {
                 records.push(record);
             }
             let started = std::time::Instant::now();
-            let bar = progress_bar(prompts.len() as u64);
+            let bar = Bar::counting(prompts.len() as u64, "prompts");
             let mut texts: Vec<Option<String>> = vec![None; prompts.len()];
             let mut tokens = 0usize;
             let mut finish = |id: usize, text: String, n: usize| {
                 texts[id] = Some(text);
                 tokens += n;
-                if let Some(bar) = &bar {
-                    bar.inc(1);
-                    bar.set_message(format!("{:.1} tokens/s", tokens as f64 / started.elapsed().as_secs_f64()));
-                }
+                bar.inc(1);
+                bar.set_message(format!("{:.1} tokens/s", tokens as f64 / started.elapsed().as_secs_f64()));
             };
             if opts.beam.is_some() || args.no_cache {
                 for (id, p) in prompts.iter().enumerate() {
@@ -242,9 +241,7 @@ pub fn run(args: Args, given: &Given) -> Result<ExitCode, CliError> {
                 generator
                     .generate_batched(&prompts, &opts, args.batch_size, |o| finish(o.id, o.text, o.tokens.len()))?;
             }
-            if let Some(bar) = bar {
-                bar.finish_and_clear();
-            }
+            bar.finish();
             let n = records.len();
             for (mut record, text) in records.into_iter().zip(texts) {
                 let text = text.unwrap_or_default();
@@ -268,16 +265,4 @@ pub fn run(args: Args, given: &Given) -> Result<ExitCode, CliError> {
         _ => return Err(CliError::Usage("give --prompt TEXT, or --input FILE with --out FILE".into())),
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// A progress bar on a terminal (prompts done, tokens/s), none otherwise.
-fn progress_bar(total: u64) -> Option<indicatif::ProgressBar> {
-    use std::io::IsTerminal;
-    std::io::stderr().is_terminal().then(|| {
-        indicatif::ProgressBar::new(total).with_style(
-            indicatif::ProgressStyle::with_template("{pos}/{len} prompts [{bar:30}] {msg} eta {eta}")
-                .expect("valid template")
-                .progress_chars("=> "),
-        )
-    })
 }

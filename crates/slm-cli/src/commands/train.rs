@@ -1,14 +1,14 @@
 //! `slm train`: run a recipe, with a live progress bar (plain log lines when stderr is not a terminal).
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use slm_train::trainer::{EvalLog, StepLog};
 use slm_train::{Observer, Recipe, RunOptions};
 
 use crate::CliError;
+use crate::progress::Bar;
 
 /// Train or fine-tune a model from a TOML recipe (docs/recipes.md lists every key and its default).
 ///
@@ -109,7 +109,7 @@ fn toml_string(s: &str) -> String {
 
 /// A progress bar on a terminal, plain lines otherwise.
 struct View {
-    bar: Option<ProgressBar>,
+    bar: Option<Bar>,
     smoothed: Option<f64>,
     last_line: std::time::Instant,
 }
@@ -121,26 +121,22 @@ impl View {
 
     fn line(&self, text: &str) {
         match &self.bar {
-            Some(bar) => bar.suspend(|| eprintln!("{text}")),
+            Some(bar) => bar.line(text),
             None => eprintln!("{text}"),
         }
     }
 
     fn finish(&mut self) {
         if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
+            bar.finish();
         }
     }
 }
 
 impl Observer for View {
     fn start(&mut self, first: u64, total: u64) {
-        if std::io::stderr().is_terminal() {
-            let bar = ProgressBar::new(total).with_style(
-                ProgressStyle::with_template("{pos}/{len} [{bar:30}] {msg} eta {eta}")
-                    .expect("valid template")
-                    .progress_chars("=> "),
-            );
+        let bar = Bar::counting(total, "steps");
+        if bar.is_drawn() {
             bar.set_position(first);
             self.bar = Some(bar);
         }

@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use slm_eval::EvalError;
 use slm_eval::passk::sandbox::{Isolation, Limits, Outcome, Sandbox};
@@ -13,6 +12,7 @@ use slm_eval::segments::read_jsonl;
 
 use super::{Args, Report, need};
 use crate::CliError;
+use crate::progress::Bar;
 
 fn python(args: &Args) -> PathBuf {
     args.python.clone().unwrap_or_else(|| {
@@ -62,17 +62,9 @@ pub fn pass_at_k(args: &Args) -> Result<Report, CliError> {
     };
     let sandbox = Sandbox { python, limits, isolation };
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let bar = ProgressBar::new(samples.len() as u64).with_style(
-        ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} samples, {per_sec}, eta {eta}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_message("running");
-    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
+    let bar = Bar::counting(samples.len() as u64, "samples");
     let results = passk::run_samples(&sandbox, &problems, &samples, jobs, &|_| bar.inc(1))?;
-    bar.finish_and_clear();
+    bar.finish();
     let passk::Summary { scores, per_problem } = passk::summarize(&results, &ks)?;
     if let Some(path) = &args.details {
         let mut by_task: BTreeMap<&str, Vec<serde_json::Value>> = BTreeMap::new();
