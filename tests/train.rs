@@ -186,6 +186,27 @@ fn classification_recipe_writes_a_labelled_classifier() {
     let val = metrics.lines().find(|l| l.contains(",val,")).unwrap();
     let accuracy: f64 = val.split(',').nth(9).unwrap().parse().unwrap();
     assert!((0.0..=1.0).contains(&accuracy), "{val}");
+
+    // The run split its records exactly as `slm split` does (duplicates removed, near-duplicates together,
+    // classes stratified), and kept the two sides in RUN/split/.
+    let out = tmp.path().join("split");
+    let o = slm(&[
+        "split",
+        "datasets/sms_spam/sms_spam.jsonl",
+        "--stratify",
+        "label",
+        "--field",
+        "text",
+        "--seed",
+        "1337",
+        "--out-dir",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for side in ["train.jsonl", "val.jsonl"] {
+        let ours = std::fs::read(Path::new(&run).join("split").join(side)).unwrap();
+        assert_eq!(ours, std::fs::read(out.join(side)).unwrap(), "{side}");
+    }
 }
 
 #[test]

@@ -9,7 +9,7 @@ use tokenizers::Tokenizer;
 
 use super::{Run, RunOptions, run_dir};
 use crate::checkpoint::{self, State};
-use crate::data::{self, Specials};
+use crate::data::{self, Records, Specials};
 use crate::distill::Teacher;
 use crate::error::{Result, TrainError};
 use crate::observer::Observer;
@@ -21,22 +21,15 @@ pub(super) fn prepare(recipe: &Recipe, opts: &RunOptions, obs: &mut dyn Observer
     let dir = run_dir::open(recipe, opts)?;
     let device = recipe.backend.device()?.autodiff();
 
-    let (train_records, val_records, val_path) = split_records(recipe)?;
+    let data::Split { train: train_records, val: val_records, train_path, val_path } = data::split(recipe, &dir)?;
     let (tokenizer, tokenizer_dir) = tokenizer(recipe, &dir, opts.resume, &train_records)?;
     let eos_hint = read_json(&tokenizer_dir.join("tokenizer_config.json"))["eos_token"].as_str().map(str::to_owned);
     let specials = Specials::of(&tokenizer, eos_hint.as_deref(), &tokenizer_dir.join("tokenizer.json"))?;
     let labels = class_labels(recipe, &train_records);
-    let val_pairs: Vec<(String, String)> = val_records
-        .iter()
-        .take(recipe.eval.generate)
-        .map(|(_, v)| match recipe.data.format {
-            DataFormat::Alpaca => (data::alpaca_prompt(&v[0], &v[1]), v[2].clone()),
-            _ => (v[0].clone(), v[1].clone()),
-        })
-        .collect();
+    let val_pairs: Vec<(String, String)> =
+        val_records.iter().take(recipe.eval.generate).filter_map(|(_, r)| r.prompt_and_reference()).collect();
     let chat = slm_model::generate::chat::ChatTemplate::load(&tokenizer_dir);
-    let train =
-        data::build(&train_records, &recipe.data, &tokenizer, specials, &labels, chat.as_ref(), &recipe.data.train)?;
+    let train = data::build(&train_records, &recipe.data, &tokenizer, specials, &labels, chat.as_ref(), &train_path)?;
     let val = data::build(&val_records, &recipe.data, &tokenizer, specials, &labels, chat.as_ref(), &val_path)?;
     if train.is_empty() || val.is_empty() {
         return Err(TrainError::Data {
@@ -168,7 +161,8 @@ fn tokenizer(recipe: &Recipe, run: &Path, resume: bool, records: &Records) -> Re
                 None => {
                     // Every text the model will see (all fields of every training record), as plain text.
                     let corpus = dir.join("corpus.txt");
-                    let text: String = records.iter().flat_map(|(_, v)| v.iter().map(|t| t.clone() + "\n")).collect();
+                    let text: String =
+                        records.iter().flat_map(|(_, r)| r.fields().into_iter().map(|t| t.to_owned() + "\n")).collect();
                     std::fs::write(&corpus, text).map_err(|e| TrainError::io(&corpus, e))?;
                     let opts = slm_data::tokenizer::TrainOptions {
                         kind: recipe.tokenizer.kind,
@@ -206,55 +200,13 @@ fn tokenizer(recipe: &Recipe, run: &Path, resume: bool, records: &Records) -> Re
     Ok((tokenizer, dir))
 }
 
-type Records = Vec<(u64, Vec<String>)>;
-
-/// Training and validation records; without a validation file, the last `val_fraction` of a single text
-/// document, or an 8:2 split of the records with `slm split`'s planner (seeded, stratified by label for
-/// classification, exact duplicates kept on one side).
-fn split_records(recipe: &Recipe) -> Result<(Records, Records, PathBuf)> {
-    let d = &recipe.data;
-    let train = data::read_records(&d.train, d)?;
-    if let Some(val) = &d.val {
-        return Ok((train, data::read_records(val, d)?, val.clone()));
-    }
-    if train.len() == 1 {
-        let text = &train[0].1[0];
-        let mut cut = ((1.0 - d.val_fraction) * text.len() as f64) as usize;
-        while !text.is_char_boundary(cut) {
-            cut += 1;
-        }
-        let (a, b) = text.split_at(cut);
-        return Ok((vec![(1, vec![a.to_owned()])], vec![(1, vec![b.to_owned()])], d.train.clone()));
-    }
-    let classes: Vec<u32> = if d.format == DataFormat::Classification {
-        let labels = class_labels(recipe, &train);
-        train.iter().map(|(_, v)| labels.iter().position(|l| *l == v[1]).unwrap_or(0) as u32).collect()
-    } else {
-        vec![0; train.len()]
-    };
-    let n_classes = classes.iter().max().map_or(1, |m| *m as usize + 1);
-    // Records with the same canonical text form one unit, so duplicates never straddle the split.
-    let mut first: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
-    let units: Vec<u32> = train
-        .iter()
-        .enumerate()
-        .map(|(i, (_, v))| *first.entry(slm_data::text::canonical(&v.join("\u{1f}"))).or_insert(i as u32))
-        .collect();
-    let sides = slm_data::split::plan(&classes, &units, n_classes, 1.0 - d.val_fraction, recipe.seed);
-    let (mut tr, mut va) = (Vec::new(), Vec::new());
-    for (record, side) in train.into_iter().zip(sides) {
-        if side == slm_data::split::Side::Train { tr.push(record) } else { va.push(record) }
-    }
-    Ok((tr, va, d.train.clone()))
-}
-
 /// Sorted distinct labels of a classification dataset (empty otherwise).
 fn class_labels(recipe: &Recipe, train: &Records) -> Vec<String> {
     if recipe.data.format != DataFormat::Classification {
         return Vec::new();
     }
-    let set: std::collections::BTreeSet<&String> = train.iter().map(|(_, v)| &v[1]).collect();
-    set.into_iter().cloned().collect()
+    let set: std::collections::BTreeSet<&str> = train.iter().filter_map(|(_, r)| r.label()).collect();
+    set.into_iter().map(str::to_owned).collect()
 }
 
 fn model_config(recipe: &Recipe, tokenizer: &Tokenizer, labels: &[String]) -> Result<Config> {
