@@ -71,7 +71,7 @@ impl Teacher {
     /// teacher's device).
     pub fn logits(&self, batch: &Batch) -> Tensor<2> {
         let hidden = self.model.hidden(batch.inputs.clone(), &batch.ctx, &mut self.model.cache());
-        self.model.lm_logits_rows(crate::trainer::counted_rows(hidden, batch))
+        self.model.lm_logits_rows(batch.counted_rows(hidden))
     }
 
     /// Sum over the rows of alpha · T² · KL(teacher_T ‖ student_T) + (1 − alpha) · `ce_sum`, where

@@ -23,6 +23,20 @@ pub struct Batch {
     pub last: Tensor<1, Int>,
 }
 
+impl Batch {
+    /// The hidden states `[n_targets, hidden]` of the counted positions of `hidden` `[b, n, hidden]`: the
+    /// LM head and softmax run only where a target counts (prompts, padding and unmasked MLM positions
+    /// cost nothing there).
+    pub fn counted_rows(&self, hidden: Tensor<3>) -> Tensor<2> {
+        let [b, n, d] = hidden.dims();
+        let rows = hidden.reshape([b * n, d]);
+        match &self.counted {
+            Some(index) => rows.select(0, index.clone()),
+            None => rows,
+        }
+    }
+}
+
 /// Pads `examples` on the right to the longest and moves them to `device`. With `mask_padding` (models
 /// that attend in both directions) padded keys are masked; causal models never see right padding.
 pub fn collate(examples: &[Example], pad: u32, mask_padding: bool, device: &Device) -> Batch {

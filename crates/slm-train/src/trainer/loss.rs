@@ -8,17 +8,6 @@ use slm_model::Transformer;
 use crate::data::Batch;
 use crate::distill::Teacher;
 
-/// The hidden states `[n_targets, hidden]` of the counted positions of `batch`: the LM head and softmax run
-/// only where a target counts (prompts, padding and unmasked MLM positions cost nothing there).
-pub(crate) fn counted_rows(hidden: Tensor<3>, batch: &Batch) -> Tensor<2> {
-    let [b, n, d] = hidden.dims();
-    let rows = hidden.reshape([b * n, d]);
-    match &batch.counted {
-        Some(index) => rows.select(0, index.clone()),
-        None => rows,
-    }
-}
-
 /// Sum over the batch of the loss, the number of counted items (target tokens, or rows), and the class
 /// logits of a classification batch. With `teacher` (the teacher and the same examples collated on its
 /// device) the loss is the distillation loss.
@@ -38,7 +27,7 @@ pub(super) fn batch_loss(
     if n == 0 {
         return (Tensor::zeros([1], model.device()), 0, None);
     }
-    let logits = model.lm_logits_rows(counted_rows(hidden, batch));
+    let logits = model.lm_logits_rows(batch.counted_rows(hidden));
     let ce = log_softmax(logits.clone(), 1).gather(1, batch.targets.clone().reshape([n, 1])).sum().neg();
     let loss = match teacher {
         Some((t, t_batch)) => t.loss(logits, t.logits(t_batch).autodiff(), ce),

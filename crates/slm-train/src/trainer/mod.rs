@@ -19,7 +19,6 @@ use tokenizers::Tokenizer;
 pub use crate::observer::{EvalLog, Observer, Silent, StepLog};
 
 use self::loss::batch_loss;
-pub(crate) use self::loss::counted_rows;
 use crate::checkpoint::{self, State};
 use crate::data::{self, Batch, Dataset, Example, Specials};
 use crate::distill::Teacher;
