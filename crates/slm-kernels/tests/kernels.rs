@@ -170,3 +170,86 @@ fn adamw_update_matches_burn() {
         }
     }
 }
+
+/// Calls each kernel once on flex (inference), plus a masked attention and a single-token grouped-query
+/// decode, which take other paths; returns how many fused runs each kernel counted on this thread.
+fn run_each_kernel() -> [u64; 5] {
+    use slm_kernels::{Kernel, runs};
+    let device = Device::flex();
+    let kernels = [Kernel::Attention, Kernel::Norm, Kernel::Gelu, Kernel::Linear, Kernel::AdamW];
+    let before = kernels.map(runs);
+    let x = tensor([1, 4, 8], 1, &device);
+    fused::linear(x.clone(), tensor([8, 8], 2, &device), Some(tensor([8], 3, &device)));
+    fused::norm(x.clone(), tensor([8], 4, &device), None, 1e-5);
+    fused::gelu_tanh(x);
+    let [p, g, m, v] = [5, 6, 7, 8].map(|s| tensor([16], s, &device));
+    let u = fused::AdamWUpdate {
+        lr: 1e-3,
+        beta1: 0.9,
+        beta2: 0.99,
+        eps: 1e-8,
+        decay: 1.0,
+        bias1: 0.1,
+        bias2: 0.01,
+        scale: 1.0,
+    };
+    fused::adamw(p, g, m, v, &u);
+    let (q, k) = (tensor([1, 2, 4, 8], 9, &device), tensor([1, 2, 4, 8], 10, &device));
+    fused::attention(q.clone(), k.clone(), k.clone(), None, true);
+    // Neither of these is the fused kernel: a mask, and one query token over grouped key/value heads.
+    let mask = Tensor::<4, Bool>::from_data(TensorData::new(vec![false; 16], [1, 1, 4, 4]), &device);
+    fused::attention(q, k.clone(), k.clone(), Some(mask), true);
+    let kv = tensor([1, 1, 4, 8], 11, &device);
+    fused::attention(tensor([1, 2, 1, 8], 12, &device), kv.clone(), kv, None, true);
+    let after = kernels.map(runs);
+    std::array::from_fn(|i| after[i] - before[i])
+}
+
+#[test]
+fn the_fused_path_runs_on_flex_and_slm_fused_0_turns_it_off() {
+    if std::env::var("SLM_FUSED").as_deref() == Ok("0") {
+        // The child process below: every call takes the reference path.
+        assert_eq!(run_each_kernel(), [0; 5]);
+        return;
+    }
+    // Attention once (the masked and the decode calls are not fused), every other kernel once.
+    assert_eq!(run_each_kernel(), [1, 1, 1, 1, 1]);
+    let name = "the_fused_path_runs_on_flex_and_slm_fused_0_turns_it_off";
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--test-threads", "1"])
+        .env("SLM_FUSED", "0")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&child.stdout);
+    assert!(child.status.success() && out.contains("1 passed"), "{out}{}", String::from_utf8_lossy(&child.stderr));
+}
+
+#[test]
+#[should_panic(expected = "linear: bias of 3 values for 8 outputs")]
+fn a_bias_shorter_than_the_output_is_refused() {
+    let device = Device::flex();
+    fused::linear(tensor([2, 8], 1, &device), tensor([8, 8], 2, &device), Some(tensor([3], 3, &device)));
+}
+
+#[test]
+#[should_panic(expected = "attention: q [1, 2, 4, 8] and k [1, 2, 4, 4] differ in batch or head size")]
+fn mismatched_queries_and_keys_are_refused() {
+    let device = Device::flex();
+    let (q, k) = (tensor([1, 2, 4, 8], 1, &device), tensor([1, 2, 4, 4], 2, &device));
+    fused::attention(q, k.clone(), k, None, true);
+}
+
+#[test]
+#[should_panic(expected = "attention: 3 query heads are not a multiple of 2 key/value heads")]
+fn query_heads_must_group_evenly() {
+    let device = Device::flex();
+    let (q, k) = (tensor([1, 3, 4, 8], 1, &device), tensor([1, 2, 4, 8], 2, &device));
+    fused::attention(q, k.clone(), k, None, true);
+}
+
+#[test]
+#[should_panic(expected = "norm: gain of 4 values for rows of 8")]
+fn a_gain_of_the_wrong_width_is_refused() {
+    let device = Device::flex();
+    fused::norm(tensor([1, 2, 8], 1, &device), tensor([4], 2, &device), None, 1e-5);
+}
