@@ -1,6 +1,6 @@
 //! slm's BLEU, chrF and ROUGE against golden values from sacrebleu 2.6.0, rouge-score 0.1.2 and NLTK
 //! 3.10.4 on real data (FLORES-200, TICO-19, SciTLDR) and edge cases. The inputs and the script that
-//! produced golden.json are in tests/fixtures/eval/. Agreement is required to 1e-9 on every score (the
+//! produced golden.json are in testdata/eval/. Agreement is required to 1e-9 on every score (the
 //! issue asks for 0.005 on BLEU/chrF and 1e-6 on ROUGE) and exactly on every n-gram count.
 
 use std::path::PathBuf;
@@ -14,7 +14,7 @@ use slm_eval::segments::{Corpus, read_lines};
 const TOL: f64 = 1e-9;
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/eval").join(name)
+    slm_testkit::testdata("eval").join(name)
 }
 
 fn golden() -> Value {

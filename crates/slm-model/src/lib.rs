@@ -20,7 +20,6 @@ pub mod device;
 mod error;
 pub mod generate;
 pub mod io;
-pub mod models_dir;
 pub mod nn;
 pub mod score;
 pub mod transformer;

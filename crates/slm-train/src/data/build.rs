@@ -181,8 +181,7 @@ mod tests {
 
     #[test]
     fn chat_conversations_train_only_the_assistant_turns() {
-        let path =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../slm-model/tests/fixtures/hf/gpt2/model/tokenizer.json");
+        let path = slm_testkit::testdata("hf/gpt2/model/tokenizer.json");
         let tokenizer = Tokenizer::from_file(&path).unwrap();
         let template = ChatTemplate::new(
             "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}{% if add_generation_prompt %}assistant: {% endif %}",

@@ -1,0 +1,14 @@
+//! The `slm` binary end to end, one test binary for the root package: each module runs the commands of
+//! one area on real files and checks what they print and write.
+
+mod architecture;
+mod compress;
+mod data_commands;
+mod eval_cli;
+mod eval_sandbox;
+mod flags;
+mod generate;
+mod import;
+mod split;
+mod train;
+mod util;
