@@ -1,4 +1,4 @@
-//! `slm normalize`: consistent terminology through a glossary (the brief's domain ontology). Each variant
+//! `slm normalize`: consistent terminology through a glossary (a domain's preferred terms). Each variant
 //! is replaced by its canonical term, case-insensitively, on whole words only, longest variant first.
 
 use std::collections::{BTreeMap, HashMap};

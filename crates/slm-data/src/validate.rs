@@ -1,4 +1,4 @@
-//! `slm validate`: syntax checks for code datasets (the brief's "add syntax-correctness constraints").
+//! `slm validate`: syntax checks for code datasets, so that a model never trains on code that does not parse.
 //!
 //! Parsers: Python with `ruff_python_parser`, the parser of the Ruff linter (Astral): hand-written,
 //! maintained, follows the current Python grammar (match statements, PEP 695/701) and reports errors with

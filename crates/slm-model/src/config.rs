@@ -24,7 +24,7 @@ pub enum Family {
 pub enum Head {
     /// Next-token prediction with causal attention (`*ForCausalLM`).
     CausalLm,
-    /// Masked-token prediction with bidirectional attention (the brief's MLM, encoder-style).
+    /// Masked-token prediction with bidirectional attention (masked-LM pretraining, encoder-style).
     MaskedLm,
     /// One label per sequence from the last real token's hidden state (`*ForSequenceClassification`).
     Classification,

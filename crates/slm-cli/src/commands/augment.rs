@@ -7,6 +7,7 @@ use std::sync::Arc;
 use slm_data::augment::{AugmentOptions, Delete, Insert, Lexicon, Swap, Synonym, TextOp, augment_file};
 
 use crate::CliError;
+use crate::flags::Given;
 use crate::progress::Bar;
 
 /// Augment a text field with Easy Data Augmentation: synonym replacement (WordNet), random insertion,
@@ -61,9 +62,16 @@ pub struct Args {
     /// Pivot language of back-translation (a code such as fr, de, zh, or a language name).
     #[arg(long, default_value = "fr")]
     pivot: String,
+    /// The Burn backend that runs the back-translation model (ndarray and wgpu need the cargo features of
+    /// those names).
+    #[arg(long, value_enum, default_value_t)]
+    backend: slm_model::Backend,
 }
 
-pub fn run(args: Args) -> Result<ExitCode, CliError> {
+pub fn run(args: Args, given: &Given) -> Result<ExitCode, CliError> {
+    if args.back_translate_with.is_none() {
+        given.refuse(&["pivot", "backend"], "augment without --back-translate-with")?;
+    }
     for (name, p) in
         [("--synonym", args.synonym), ("--insert", args.insert), ("--swap", args.swap), ("--delete", args.delete)]
     {
@@ -72,6 +80,9 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         }
     }
     let needs_lexicon = args.synonym > 0.0 || args.insert > 0.0;
+    if !needs_lexicon {
+        given.refuse(&["synonyms"], "augment without --synonym or --insert")?;
+    }
     let lexicon = match (&args.synonyms, needs_lexicon) {
         (_, false) => Arc::new(Lexicon::default()),
         (Some(path), true) => Arc::new(Lexicon::from_file(path)?),
@@ -91,7 +102,7 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
         ops.push(Box::new(Delete { p: args.delete }));
     }
     if let Some(dir) = &args.back_translate_with {
-        let generator = slm_model::generate::Generator::load(dir, &burn::prelude::Device::flex())?;
+        let generator = slm_model::generate::Generator::load(dir, &args.backend.device()?)?;
         ops.push(Box::new(slm_model::generate::backtranslate::BackTranslate::new(generator, &args.pivot, "en")));
     }
     let opts = AugmentOptions {

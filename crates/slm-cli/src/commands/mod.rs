@@ -41,7 +41,7 @@ pub enum Command {
 pub fn run(command: Command, given: &Given) -> Result<ExitCode, CliError> {
     match command {
         Command::Split(args) => split::run(args, given),
-        Command::Augment(args) => augment::run(args),
+        Command::Augment(args) => augment::run(args, given),
         Command::Validate(args) => validate::run(args),
         Command::Normalize(args) => normalize::run(args),
         Command::Tokenizer(args) => tokenizer::run(args, given),

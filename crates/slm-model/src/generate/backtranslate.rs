@@ -1,4 +1,4 @@
-//! Back-translation (the brief's augmentation by round trip): a model translates a text into a pivot
+//! Back-translation (augmentation by a round trip through another language): a model translates a text into a pivot
 //! language and back, and the round trip is kept as a paraphrase. Chat models get the request through
 //! their chat template; other models get a plain "Text: ... / French:" completion prompt.
 

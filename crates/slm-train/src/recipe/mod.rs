@@ -215,7 +215,7 @@ mod tests {
     const MINIMAL: &str = "out = \"runs/x\"\n[model]\n[data]\ntrain = \"t.txt\"\n";
 
     #[test]
-    fn defaults_are_the_briefs_best_practice() {
+    fn defaults_are_common_fine_tuning_practice() {
         let r = Recipe::parse(MINIMAL, &[]).unwrap();
         assert_eq!(r.optimizer.lr, 3e-5);
         assert_eq!(r.train.batch_size, 16);

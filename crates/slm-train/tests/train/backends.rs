@@ -1,6 +1,6 @@
 //! The same recipe on another Burn backend gives the default CPU backend's losses: `recipes/tiny-ci.toml`
-//! for 20 steps on flex and on each backend compiled in (`cargo test --release -p slm-train --features
-//! wgpu --test backends`; `--features ndarray` likewise). Without those features there is nothing to
+//! for 20 steps on flex and on each backend compiled in (`cargo test -p slm-train --features
+//! wgpu --test train backends`; `--features ndarray` likewise). Without those features there is nothing to
 //! compare and the file holds no test.
 #![cfg(any(feature = "wgpu", feature = "ndarray"))]
 

@@ -73,7 +73,7 @@ impl Metric {
                 "details",
             ],
             Metric::Complexity => &["samples", "problems"],
-            Metric::Perplexity => &["model", "data", "data_field", "window", "stride", "reference_model"],
+            Metric::Perplexity => &["model", "backend", "data", "data_field", "window", "stride", "reference_model"],
         }
     }
 }
@@ -105,6 +105,7 @@ const METRIC_FLAGS: &[&str] = &[
     "allow_unsandboxed",
     "details",
     "model",
+    "backend",
     "data",
     "data_field",
     "window",
@@ -213,6 +214,10 @@ pub struct Args {
     /// Perplexity: model directory.
     #[arg(long)]
     model: Option<PathBuf>,
+    /// Perplexity: the Burn backend that runs the model (ndarray and wgpu need the cargo features of
+    /// those names).
+    #[arg(long, value_enum, default_value_t)]
+    backend: slm_model::Backend,
     /// Perplexity: text to score (plain text, one document per line, or JSONL/CSV with --data-field).
     #[arg(long)]
     data: Option<PathBuf>,

@@ -29,7 +29,7 @@ impl Scorer for ModelScorer<'_> {
 pub fn run(args: &Args) -> Result<Report, CliError> {
     let model_dir = need(&args.model, "--model DIR", "perplexity")?;
     let data = need(&args.data, "--data FILE", "perplexity")?;
-    let generator = Generator::load(model_dir, &burn::prelude::Device::flex())?;
+    let generator = Generator::load(model_dir, &args.backend.device()?)?;
     let window = args.window.min(generator.model.config.max_positions);
     let stride = args.stride.unwrap_or(window / 2).max(1);
     let mut texts = Vec::new();
@@ -46,7 +46,7 @@ pub fn run(args: &Args) -> Result<Report, CliError> {
     let mut kl_line = String::new();
     if let Some(reference) = &args.reference_model {
         // KL(reference ‖ model) of the next-token distributions over each text's first window.
-        let reference = Generator::load(reference, &burn::prelude::Device::flex())?;
+        let reference = Generator::load(reference, &args.backend.device()?)?;
         if reference.model.config.vocab_size != generator.model.config.vocab_size {
             return Err(CliError::Usage("--reference-model has another vocabulary than --model".into()));
         }
