@@ -147,6 +147,56 @@ fn baseline_gate_passes_then_fails_on_a_regression() {
 }
 
 #[test]
+fn the_gate_fails_on_missing_and_non_finite_scores_and_knows_directions() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base.json");
+    let b = base.to_str().unwrap();
+    let rouge = |types: &str, extra: &[&str]| {
+        let (hyp, reference) = (fixture("scitldr.lead"), fixture("scitldr.ref1"));
+        slm(&[&["eval", "--metric", "rouge", "--hyp", &hyp, "--ref", &reference, "--types", types][..], extra].concat())
+    };
+    assert!(rouge("rouge1,rouge2", &["--save-baseline", b]).status.success());
+    // The same run passes; `segments` is a count, never compared (a run on fewer segments still passes).
+    let o = rouge("rouge1,rouge2", &["--baseline", b]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // A score of the baseline that this run lacks fails, naming it.
+    let o = rouge("rouge1", &["--baseline", b]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("gate failed: `rouge2.precision` of the baseline is missing from this run"),
+        "{}",
+        stderr(&o)
+    );
+    // A non-finite score (NaN and infinity are null in JSON) fails whatever the tolerance.
+    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&base).unwrap()).unwrap();
+    v["rouge1"]["fmeasure"] = serde_json::Value::Null;
+    std::fs::write(&base, v.to_string()).unwrap();
+    let o = rouge("rouge1,rouge2", &["--baseline", b, "--tolerance", "100"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("`rouge1.fmeasure` is not a finite number in the baseline"), "{}", stderr(&o));
+    // Complexity is lower-is-better: more complex code than the baseline's fails, simpler code passes.
+    let samples = |name: &str, code: &str| {
+        let p = dir.path().join(name);
+        let line = serde_json::json!({"task_id": "t", "completion": code}).to_string();
+        std::fs::write(&p, line + "\n").unwrap();
+        p.to_str().unwrap().to_owned()
+    };
+    let simple = samples("simple.jsonl", "def f(x):\n    return x\n");
+    let branchy = samples(
+        "branchy.jsonl",
+        "def f(x):\n    if x:\n        return 1\n    elif x > 2:\n        return 2\n    return 3\n",
+    );
+    let cx = dir.path().join("cx.json");
+    let o = slm(&["eval", "--metric", "complexity", "--samples", &simple, "--save-baseline", cx.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = slm(&["eval", "--metric", "complexity", "--samples", &branchy, "--baseline", cx.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("`mean` rose from 1 to 3"), "{}", stderr(&o));
+    let o = slm(&["eval", "--metric", "complexity", "--samples", &simple, "--baseline", cx.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+#[test]
 fn bad_inputs_give_one_sentence_and_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let write = |name: &str, content: &[u8]| {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use serde_json::Value;
 use slm_data::records::AtomicFile;
 use slm_eval::EvalError;
-use slm_eval::gate::{Tolerance, compare};
+use slm_eval::gate::{Status, Tolerance, compare};
 
 use super::Args;
 use crate::CliError;
@@ -44,20 +44,38 @@ pub fn check(path: &Path, report: &Value, args: &Args) -> Result<ExitCode, CliEr
     };
     let rows = compare(&baseline, report, tol);
     if rows.is_empty() {
-        return Err(CliError::Usage(format!("{}: the baseline shares no score with this run", path.display())));
+        return Err(CliError::Usage(format!("{}: the baseline holds no score to compare", path.display())));
     }
     let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(6).max(6);
+    let cell = |v: Option<f64>, sign: bool| match v {
+        Some(x) if sign => format!("{x:>+12.4}"),
+        Some(x) => format!("{x:>12.4}"),
+        None => format!("{:>12}", "-"),
+    };
     eprintln!("{:width$} {:>12} {:>12} {:>12}", "metric", "baseline", "now", "delta");
     for r in &rows {
-        let flag = if r.regressed { "  REGRESSED" } else { "" };
-        eprintln!("{:width$} {:>12.4} {:>12.4} {:>+12.4}{flag}", r.name, r.baseline, r.now, r.delta);
+        let flag = match r.status {
+            Status::Passed => "",
+            Status::Regressed => "  REGRESSED",
+            Status::Missing => "  MISSING",
+            Status::NotFinite => "  NOT FINITE",
+        };
+        let (b, n, d) = (cell(r.baseline, false), cell(r.now, false), cell(r.delta(), true));
+        eprintln!("{:width$} {b} {n} {d}{flag}", r.name);
     }
-    let failed = rows.iter().filter(|r| r.regressed).count();
-    if failed > 0 {
-        eprintln!("gate failed: {failed} score(s) fell by more than the tolerance");
-        Ok(ExitCode::from(1))
-    } else {
-        eprintln!("gate passed");
-        Ok(ExitCode::SUCCESS)
+    let failed: Vec<String> = rows.iter().filter_map(|r| r.problem()).collect();
+    match failed.as_slice() {
+        [] => {
+            eprintln!("gate passed");
+            Ok(ExitCode::SUCCESS)
+        }
+        [one] => {
+            eprintln!("gate failed: {one}");
+            Ok(ExitCode::from(1))
+        }
+        [first, rest @ ..] => {
+            eprintln!("gate failed: {first}, and {} more score(s) failed", rest.len());
+            Ok(ExitCode::from(1))
+        }
     }
 }
