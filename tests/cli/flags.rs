@@ -132,6 +132,22 @@ fn data_commands_refuse_flags_that_do_not_apply() {
         tmp.path().join("t.json").to_str().unwrap(),
     ]);
     assert_bad_input(&o, &["--vocab-size does not apply to --kind char"]);
+    let augment = |extra: &[&str]| {
+        let args = ["augment", "datasets/sms_spam/sms_spam.jsonl", "--swap", "0.1", "--out"];
+        slm(&[&args[..], &[tmp.path().join("a.jsonl").to_str().unwrap()], extra].concat())
+    };
+    assert_bad_input(
+        &augment(&["--pivot", "de"]),
+        &["--pivot does not apply to augment without --back-translate-with"],
+    );
+    assert_bad_input(
+        &augment(&["--synonyms", "x.tsv"]),
+        &["--synonyms does not apply to augment without --synonym or --insert"],
+    );
+    assert!(!tmp.path().join("a.jsonl").exists());
+    let f = dataset("tico19_en_fr/tico19-test.fr");
+    let o = slm(&["eval", "--metric", "chrf", "--hyp", f.to_str().unwrap(), "--ref", f.to_str().unwrap(), "--force"]);
+    assert_bad_input(&o, &["--force does not apply to eval without --save-baseline or --details"]);
 }
 
 #[test]

@@ -9,6 +9,7 @@ mod eval_sandbox;
 mod flags;
 mod generate;
 mod import;
+mod robustness;
 mod split;
 mod train;
 mod util;

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::util::{assert_bad_input, slm, stderr};
+use crate::util::{assert_bad_input, slm, slm_env, stderr};
 
 /// Train losses `(step, loss)` from a run's metrics.csv.
 fn train_losses(run: &Path) -> Vec<(u64, f64)> {
@@ -68,6 +68,29 @@ fn a_stopped_run_resumes_bit_for_bit() {
     let (a, b) = (train_losses(Path::new(&straight)), train_losses(Path::new(&resumed)));
     assert_eq!(a.len(), 24);
     assert_eq!(a, b, "every step's loss must match exactly");
+    let weights = |run: &str| std::fs::read(Path::new(run).join("final/model.safetensors")).unwrap();
+    assert!(weights(&straight) == weights(&resumed), "final weights differ");
+}
+
+#[test]
+fn a_resume_on_fewer_threads_keeps_the_shards_and_the_bits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (straight, resumed) = (run_dir(&tmp, "straight"), run_dir(&tmp, "resumed"));
+    let short = ["--set", "train.max_steps=8", "--set", "checkpoint.every=4", "--set", "eval.every=8"];
+    // Three threads make three shards by default; the resume runs on one thread.
+    let o = slm_env(
+        "RAYON_NUM_THREADS",
+        "3",
+        &[&["train", "recipes/tiny-ci.toml", "--out", &straight][..], &short].concat(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let args = [&["train", "recipes/tiny-ci.toml", "--out", &resumed, "--stop-after", "4"][..], &short].concat();
+    assert!(slm_env("RAYON_NUM_THREADS", "3", &args).status.success());
+    let state = std::fs::read_to_string(Path::new(&resumed).join("checkpoints/step-00000004/state.json")).unwrap();
+    assert!(state.contains("\"shards\": 3"), "{state}");
+    let o = slm_env("RAYON_NUM_THREADS", "1", &["train", "--resume", &resumed]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(train_losses(Path::new(&straight)), train_losses(Path::new(&resumed)));
     let weights = |run: &str| std::fs::read(Path::new(run).join("final/model.safetensors")).unwrap();
     assert!(weights(&straight) == weights(&resumed), "final weights differ");
 }

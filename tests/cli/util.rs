@@ -11,6 +11,17 @@ pub fn slm_in(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_slm")).args(args).current_dir(dir).env("NO_COLOR", "1").output().expect("slm runs")
 }
 
+/// Runs `slm` with `args` in the repository root, with the environment variable `key` set to `value`.
+pub fn slm_env(key: &str, value: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_slm"))
+        .args(args)
+        .current_dir(root())
+        .env("NO_COLOR", "1")
+        .env(key, value)
+        .output()
+        .expect("slm runs")
+}
+
 /// Runs `slm` with `args` in the repository root.
 pub fn slm(args: &[&str]) -> Output {
     slm_in(&root(), args)

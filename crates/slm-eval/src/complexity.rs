@@ -1,22 +1,55 @@
-//! Cyclomatic complexity of Python code from Ruff's syntax tree, counted as radon counts it: 1, plus 1
-//! for each `if`/`elif`, `for`, `while`, `except`, `with`, `assert`, comprehension clause (`for` and each
-//! `if`), conditional expression, `match` case, and each extra operand of `and`/`or`.
+//! Cyclomatic complexity of Python code from Ruff's syntax tree, as radon computes a module's total
+//! (`radon.visitors.ComplexityVisitor.from_code(code).total_complexity`, what `radon cc --total-average`
+//! adds up). A decision point is an `if`/`elif` or conditional expression, a `for`/`while` (one more when
+//! it has an `else`), each `except` handler of a `try` (one more for its `else`; `except*` counts
+//! nothing, as in radon), an `assert`, each `for` and `if` of a comprehension, each extra operand of
+//! `and`/`or`, and each `match` case but one `case _` (or bare capture). `with` is not one.
+//!
+//! Blocks follow radon's accounting: the module counts 1 plus its own decision points; each function
+//! adds the decision points of its body, but not those of the functions and classes nested in it; each
+//! class adds the decision points of its body plus the complexity (1 + decisions) of each of its methods.
 
 use ruff_python_ast::visitor::{Visitor, walk_comprehension, walk_expr, walk_stmt};
-use ruff_python_ast::{Comprehension, Expr, Stmt};
+use ruff_python_ast::{Comprehension, Expr, Pattern, Stmt, StmtClassDef, StmtFunctionDef};
 
+/// Decision points of a block's own code, and the functions and classes defined in it (not entered).
 #[derive(Default)]
-struct Counter {
+struct Block<'a> {
     decisions: usize,
+    functions: Vec<&'a StmtFunctionDef>,
+    classes: Vec<&'a StmtClassDef>,
 }
 
-impl<'a> Visitor<'a> for Counter {
+impl<'a> Block<'a> {
+    fn of(body: &'a [Stmt]) -> Block<'a> {
+        let mut block = Block::default();
+        for stmt in body {
+            block.visit_stmt(stmt);
+        }
+        block
+    }
+}
+
+impl<'a> Visitor<'a> for Block<'a> {
     fn visit_stmt(&mut self, stmt: &'a Stmt) {
         self.decisions += match stmt {
+            Stmt::FunctionDef(f) => {
+                self.functions.push(f);
+                return;
+            }
+            Stmt::ClassDef(c) => {
+                self.classes.push(c);
+                return;
+            }
             Stmt::If(s) => 1 + s.elif_else_clauses.iter().filter(|c| c.test.is_some()).count(),
-            Stmt::For(_) | Stmt::While(_) | Stmt::With(_) | Stmt::Assert(_) => 1,
-            Stmt::Try(s) => s.handlers.len(),
-            Stmt::Match(s) => s.cases.len(),
+            Stmt::For(s) => 1 + usize::from(!s.orelse.is_empty()),
+            Stmt::While(s) => 1 + usize::from(!s.orelse.is_empty()),
+            Stmt::Try(s) if !s.is_star => s.handlers.len() + usize::from(!s.orelse.is_empty()),
+            Stmt::Assert(_) => 1,
+            Stmt::Match(s) => {
+                let wildcard = s.cases.iter().any(|c| matches!(&c.pattern, Pattern::MatchAs(p) if p.pattern.is_none()));
+                s.cases.len().saturating_sub(usize::from(wildcard))
+            }
             _ => 0,
         };
         walk_stmt(self, stmt);
@@ -37,17 +70,27 @@ impl<'a> Visitor<'a> for Counter {
     }
 }
 
+/// A function's complexity: 1 + the decision points of its body (nested definitions apart).
+fn function(f: &StmtFunctionDef) -> usize {
+    1 + Block::of(&f.body).decisions
+}
+
+/// A class's complexity as radon adds it up: 1 + its body's decision points + each method's complexity.
+fn class(c: &StmtClassDef) -> usize {
+    let body = Block::of(&c.body);
+    1 + body.decisions + body.functions.iter().map(|m| function(m)).sum::<usize>()
+}
+
 /// The cyclomatic complexity of a Python module, or the parser's message if it does not parse.
 ///
 /// # Errors
 /// The code has a syntax error.
 pub fn cyclomatic(code: &str) -> Result<usize, String> {
     let parsed = ruff_python_parser::parse_module(code).map_err(|e| e.error.to_string())?;
-    let mut counter = Counter::default();
-    for stmt in &parsed.syntax().body {
-        counter.visit_stmt(stmt);
-    }
-    Ok(1 + counter.decisions)
+    let module = Block::of(&parsed.syntax().body);
+    let functions: usize = module.functions.iter().map(|f| function(f) - 1).sum();
+    let classes: usize = module.classes.iter().map(|c| class(c) - 1).sum();
+    Ok(1 + module.decisions + functions + classes)
 }
 
 #[cfg(test)]

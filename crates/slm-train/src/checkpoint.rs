@@ -31,6 +31,10 @@ pub struct State {
     pub stale_evals: usize,
     /// Seconds of training before this process.
     pub elapsed_s: f64,
+    /// Shards each batch was cut into (see `train.shards`); a resume keeps it, so that the micro-batches,
+    /// and so the losses, are the same bit for bit whatever the thread count of the resuming machine.
+    #[serde(default)]
+    pub shards: Option<usize>,
 }
 
 fn dir_name(step: u64) -> String {

@@ -86,9 +86,18 @@ impl Metrics {
         let path = run.join("metrics.csv");
         let mut kept = COLUMNS.join(",") + "\n";
         if let Some(step) = resume_from {
-            let text = std::fs::read_to_string(&path).unwrap_or_default();
-            for line in text.lines().skip(1) {
-                let row_step: u64 = line.split(',').next().and_then(|s| s.parse().ok()).unwrap_or(u64::MAX);
+            // The history of the run so far; a resumed run without one starts a new history.
+            let text = match std::fs::read_to_string(&path) {
+                Ok(text) => text,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+                Err(e) => return Err(TrainError::io(&path, e)),
+            };
+            for (i, line) in text.lines().enumerate().skip(1) {
+                let row_step: u64 =
+                    line.split(',').next().and_then(|s| s.parse().ok()).ok_or_else(|| TrainError::Data {
+                        path: path.clone(),
+                        problem: format!("line {}: not a row of metrics.csv (it does not start with a step)", i + 1),
+                    })?;
                 if row_step <= step {
                     kept.push_str(line);
                     kept.push('\n');

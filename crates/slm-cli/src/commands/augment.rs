@@ -114,8 +114,9 @@ pub fn run(args: Args, given: &Given) -> Result<ExitCode, CliError> {
         overwrite: args.force,
     };
     let s = augment_file(&args.data, &ops, &opts, &Bar::new())?;
+    let failed = if s.failed > 0 { format!(", {} failed (see the warnings)", s.failed) } else { String::new() };
     eprintln!(
-        "{} records in, {} augmented copies written to {} ({} copies skipped: nothing to change)",
+        "{} records in, {} augmented copies written to {} ({} copies skipped: nothing to change{failed})",
         s.inputs,
         s.augmented,
         opts.out.display(),

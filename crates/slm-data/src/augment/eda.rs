@@ -189,7 +189,14 @@ impl TextOp for Synonym {
         "synonym"
     }
 
-    fn apply(&self, text: &str, rng: &mut ChaCha8Rng) -> Option<String> {
+    fn apply(&self, text: &str, rng: &mut ChaCha8Rng) -> std::result::Result<Option<String>, String> {
+        Ok(self.rewrite(text, rng))
+    }
+}
+
+impl Synonym {
+    /// The rewritten text, or `None` when nothing can change.
+    fn rewrite(&self, text: &str, rng: &mut ChaCha8Rng) -> Option<String> {
         let mut tokens: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
         let view: Vec<&str> = tokens.iter().map(String::as_str).collect();
         let mut candidates = replaceable(&view, &self.lexicon);
@@ -221,7 +228,14 @@ impl TextOp for Insert {
         "insert"
     }
 
-    fn apply(&self, text: &str, rng: &mut ChaCha8Rng) -> Option<String> {
+    fn apply(&self, text: &str, rng: &mut ChaCha8Rng) -> std::result::Result<Option<String>, String> {
+        Ok(self.rewrite(text, rng))
+    }
+}
+
+impl Insert {
+    /// The rewritten text, or `None` when nothing can change.
+    fn rewrite(&self, text: &str, rng: &mut ChaCha8Rng) -> Option<String> {
         let mut tokens: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
         let view: Vec<&str> = tokens.iter().map(String::as_str).collect();
         let candidates = replaceable(&view, &self.lexicon);
@@ -253,7 +267,14 @@ impl TextOp for Swap {
         "swap"
     }
 
-    fn apply(&self, text: &str, rng: &mut ChaCha8Rng) -> Option<String> {
+    fn apply(&self, text: &str, rng: &mut ChaCha8Rng) -> std::result::Result<Option<String>, String> {
+        Ok(self.rewrite(text, rng))
+    }
+}
+
+impl Swap {
+    /// The rewritten text, or `None` when nothing can change.
+    fn rewrite(&self, text: &str, rng: &mut ChaCha8Rng) -> Option<String> {
         let mut tokens: Vec<&str> = text.split_whitespace().collect();
         if tokens.len() < 2 {
             return None;
@@ -278,7 +299,14 @@ impl TextOp for Delete {
         "delete"
     }
 
-    fn apply(&self, text: &str, rng: &mut ChaCha8Rng) -> Option<String> {
+    fn apply(&self, text: &str, rng: &mut ChaCha8Rng) -> std::result::Result<Option<String>, String> {
+        Ok(self.rewrite(text, rng))
+    }
+}
+
+impl Delete {
+    /// The rewritten text, or `None` when nothing can change.
+    fn rewrite(&self, text: &str, rng: &mut ChaCha8Rng) -> Option<String> {
         let tokens: Vec<&str> = text.split_whitespace().collect();
         if tokens.len() < 2 {
             return None;
@@ -314,7 +342,7 @@ mod tests {
         let lexicon = Arc::new(Lexicon::wordnet());
         let op = Synonym { p: 0.5, lexicon: lexicon.clone() };
         let text = "The quick dog runs.";
-        let out = op.apply(text, &mut rng()).unwrap();
+        let out = op.rewrite(text, &mut rng()).unwrap();
         let (a, b): (Vec<_>, Vec<_>) = (text.split(' ').collect(), out.split(' ').collect());
         assert_eq!(a[0], b[0], "stop word kept: {out}");
         let changed: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
@@ -325,7 +353,7 @@ mod tests {
             assert!(lexicon.get(&core).contains(&new), "{new} is no synonym of {core}");
         }
         assert!(out.ends_with('.'));
-        assert_eq!(op.apply("the of and", &mut rng()), None);
+        assert_eq!(op.rewrite("the of and", &mut rng()), None);
     }
 
     #[test]
@@ -336,14 +364,14 @@ mod tests {
             v.sort();
             v
         };
-        let swapped = Swap { p: 0.3 }.apply(text, &mut rng()).unwrap();
+        let swapped = Swap { p: 0.3 }.rewrite(text, &mut rng()).unwrap();
         assert_ne!(swapped, text);
         assert_eq!(sorted(&swapped), sorted(text));
-        let deleted = Delete { p: 0.5 }.apply(text, &mut rng()).unwrap();
+        let deleted = Delete { p: 0.5 }.rewrite(text, &mut rng()).unwrap();
         assert!(deleted.split(' ').all(|w| text.contains(w)));
         assert!(deleted.split(' ').count() < 6);
         let inserted = Insert { p: 0.4, lexicon: Arc::new(Lexicon::wordnet()) }
-            .apply("the quick dog runs fast", &mut rng())
+            .rewrite("the quick dog runs fast", &mut rng())
             .unwrap();
         assert!(inserted.split(' ').count() > 5, "{inserted}");
     }

@@ -25,8 +25,12 @@ use crate::records::{Reader, Writer, ensure_distinct};
 pub trait TextOp {
     /// The name recorded in each output's `op` field.
     fn name(&self) -> &'static str;
-    /// Rewrites `text`; `None` when the operation cannot change it (no word has a synonym, ...).
-    fn apply(&self, text: &str, rng: &mut ChaCha8Rng) -> Option<String>;
+    /// Rewrites `text`; `Ok(None)` when the operation cannot change it (no word has a synonym, ...),
+    /// `Err` with a sentence when it failed (a model that could not translate the text).
+    ///
+    /// # Errors
+    /// The operation failed on this text; the copy is skipped with a warning.
+    fn apply(&self, text: &str, rng: &mut ChaCha8Rng) -> std::result::Result<Option<String>, String>;
 }
 
 /// Options of `slm augment`.
@@ -54,6 +58,8 @@ pub struct AugmentSummary {
     pub augmented: u64,
     /// Copies skipped because the operation could not change the text (or happened to leave it as it was).
     pub unchanged: u64,
+    /// Copies skipped because the operation failed (each with a warning).
+    pub failed: u64,
 }
 
 /// Writes `opts.copies` augmented copies of each record of `input`, each with the fields
@@ -78,7 +84,7 @@ pub fn augment_file(
     columns.extend(["augmented_from".to_owned(), "op".to_owned()]);
     let mut writer = Writer::create(&opts.out, reader.format(), columns, opts.overwrite)?;
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
-    let mut summary = AugmentSummary { inputs: 0, augmented: 0, unchanged: 0 };
+    let mut summary = AugmentSummary { inputs: 0, augmented: 0, unchanged: 0, failed: 0 };
     progress.stage("augmenting", None);
     let mut turn = 0;
     for record in reader.by_ref() {
@@ -108,9 +114,22 @@ pub fn augment_file(
         for _ in 0..opts.copies {
             let op = &ops[turn % ops.len()];
             turn += 1;
-            let Some(new_text) = op.apply(&text, &mut rng).filter(|t| *t != text) else {
-                summary.unchanged += 1;
-                continue;
+            let new_text = match op.apply(&text, &mut rng) {
+                Ok(Some(t)) if t != text => t,
+                Ok(_) => {
+                    summary.unchanged += 1;
+                    continue;
+                }
+                Err(problem) => {
+                    progress.warn(&format!(
+                        "{}: line {}: {} failed, the copy is skipped: {problem}",
+                        input.display(),
+                        record.line,
+                        op.name()
+                    ));
+                    summary.failed += 1;
+                    continue;
+                }
             };
             let mut fields = record.fields.clone();
             fields.insert(opts.field.clone(), Value::String(new_text));

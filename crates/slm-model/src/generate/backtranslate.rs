@@ -6,6 +6,7 @@ use rand_chacha::ChaCha8Rng;
 use slm_data::augment::TextOp;
 
 use super::{GenerateOptions, Generator};
+use crate::error::Result;
 
 /// Language names of common pivot codes (other codes are used as given).
 fn language(code: &str) -> &str {
@@ -49,13 +50,17 @@ impl BackTranslate {
         }
     }
 
-    /// One translation: greedy, at most about twice the input's tokens, first line only.
-    pub fn translate(&self, text: &str, lang: &str) -> Option<String> {
-        let budget = self.generator.encode(text).ok()?.len() * 2 + 16;
+    /// One translation: greedy, at most about twice the input's tokens, first line only; `None` when the
+    /// model answers with nothing.
+    ///
+    /// # Errors
+    /// The text does not tokenize, or the prompt does not fit the model's context.
+    pub fn translate(&self, text: &str, lang: &str) -> Result<Option<String>> {
+        let budget = self.generator.encode(text)?.len() * 2 + 16;
         let opts = GenerateOptions { max_new_tokens: budget, stop: vec!["\n".into()], ..GenerateOptions::default() };
-        let out = self.generator.generate(&self.prompt(text, lang), &opts, |_| {}).ok()?;
+        let out = self.generator.generate(&self.prompt(text, lang), &opts, |_| {})?;
         let line = out.text.trim().to_owned();
-        (!line.is_empty()).then_some(line)
+        Ok((!line.is_empty()).then_some(line))
     }
 }
 
@@ -64,9 +69,12 @@ impl TextOp for BackTranslate {
         "back_translation"
     }
 
-    fn apply(&self, text: &str, _rng: &mut ChaCha8Rng) -> Option<String> {
-        let pivot = self.translate(text, &self.pivot)?;
-        let back = self.translate(&pivot, &self.source)?;
-        (back.trim() != text.trim()).then_some(back)
+    fn apply(&self, text: &str, _rng: &mut ChaCha8Rng) -> std::result::Result<Option<String>, String> {
+        let round_trip = || -> Result<Option<String>> {
+            let Some(pivot) = self.translate(text, &self.pivot)? else { return Ok(None) };
+            let Some(back) = self.translate(&pivot, &self.source)? else { return Ok(None) };
+            Ok((back.trim() != text.trim()).then_some(back))
+        };
+        round_trip().map_err(|e| e.to_string())
     }
 }

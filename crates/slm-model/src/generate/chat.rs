@@ -24,15 +24,21 @@ impl ChatTemplate {
     }
 
     /// The template of the model directory `dir`, or `None` when it has none.
-    pub fn load(dir: &Path) -> Option<ChatTemplate> {
-        let text = std::fs::read_to_string(dir.join("tokenizer_config.json")).ok()?;
-        let config: serde_json::Value = serde_json::from_str(&text).ok()?;
-        let token = |key: &str| config[key].as_str().unwrap_or_default().to_owned();
-        Some(ChatTemplate {
-            template: config["chat_template"].as_str()?.to_owned(),
+    ///
+    /// # Errors
+    /// A `tokenizer_config.json` that cannot be read or is not a JSON object.
+    pub fn load(dir: &Path) -> Result<Option<ChatTemplate>> {
+        let Some(config) = crate::io::model_dir::read_json_if_present(dir, "tokenizer_config.json")? else {
+            return Ok(None);
+        };
+        // Special tokens are strings, or (in older files) objects with a `content` string.
+        let token =
+            |key: &str| config[key].as_str().or_else(|| config[key]["content"].as_str()).unwrap_or_default().to_owned();
+        Ok(config["chat_template"].as_str().map(|t| ChatTemplate {
+            template: t.to_owned(),
             bos: token("bos_token"),
             eos: token("eos_token"),
-        })
+        }))
     }
 
     /// The conversation `(role, content)` as text; with `add_generation_prompt` it ends ready for the

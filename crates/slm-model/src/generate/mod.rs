@@ -19,6 +19,7 @@ use self::beam::{BeamOptions, beam_search};
 use self::chat::ChatTemplate;
 use self::sampling::{Sampler, SamplingOptions};
 use crate::error::{ModelError, Result};
+use crate::io::model_dir::read_json_if_present;
 use crate::transformer::Transformer;
 
 /// How to generate.
@@ -85,19 +86,13 @@ impl Generator {
         let tok_path = dir.join("tokenizer.json");
         let tokenizer = Tokenizer::from_file(&tok_path)
             .map_err(|e| ModelError::format(&tok_path, format!("not a valid tokenizer: {e}")))?;
-        let read = |name: &str| -> Value {
-            std::fs::read_to_string(dir.join(name))
-                .ok()
-                .and_then(|t| serde_json::from_str(&t).ok())
-                .unwrap_or(Value::Null)
-        };
-        let gen_config = read("generation_config.json");
+        let gen_config = read_json_if_present(dir, "generation_config.json")?.unwrap_or_default();
         let stop: Vec<u32> = match &gen_config["eos_token_id"] {
             Value::Number(n) => n.as_u64().into_iter().map(|x| x as u32).collect(),
             Value::Array(a) => a.iter().filter_map(Value::as_u64).map(|x| x as u32).collect(),
             _ => Vec::new(),
         };
-        Ok(Generator::new(model, tokenizer, ChatTemplate::load(dir), stop))
+        Ok(Generator::new(model, tokenizer, ChatTemplate::load(dir)?, stop))
     }
 
     /// A generator over a model already in memory (e.g. one being trained). Generation stops at the ids in

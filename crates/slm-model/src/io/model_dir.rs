@@ -60,3 +60,23 @@ pub fn publish(tmp: tempfile::TempDir, out: &Path) -> Result<()> {
     let kept = tmp.keep();
     std::fs::rename(&kept, out).map_err(|e| ModelError::Io { path: out.to_owned(), source: e })
 }
+
+/// The JSON object of `dir/name`, or `None` when the file does not exist (an optional file of a model
+/// directory, such as `generation_config.json`).
+///
+/// # Errors
+/// The file exists but cannot be read, is not JSON, or is not a JSON object.
+pub fn read_json_if_present(dir: &Path, name: &str) -> Result<Option<serde_json::Value>> {
+    let path = dir.join(name);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(ModelError::Io { path, source: e }),
+    };
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| ModelError::format(&path, format!("not valid JSON (line {}): {e}", e.line())))?;
+    if !value.is_object() {
+        return Err(ModelError::format(&path, "is not a JSON object"));
+    }
+    Ok(Some(value))
+}

@@ -238,7 +238,20 @@ impl Run {
         optim::track(self.model.trainable());
         let parameters = self.model.num_params();
         let trainable_parameters: usize = self.model.trainable().iter().map(slm_model::nn::ParamMut::numel).sum();
-        self.shards = self.shard_count(trainable_parameters);
+        let chosen = self.shard_count(trainable_parameters);
+        self.shards = match self.state.shards {
+            // The default follows the CPU threads; a resumed run keeps the count it began with.
+            Some(recorded) if self.recipe.train.shards.is_none() => recorded,
+            Some(recorded) if recorded != chosen => {
+                obs.note(&format!(
+                    "train.shards is {chosen} but the run began with {recorded}: losses continue to about 1e-5, \
+                     not bit for bit"
+                ));
+                chosen
+            }
+            _ => chosen,
+        };
+        self.state.shards = Some(self.shards);
         let total = self.schedule.total;
         let mut metrics = Metrics::open(&self.dir, opts.resume.then_some(self.state.step))?;
         let clock = Clock { started: Instant::now(), before: self.state.elapsed_s };

@@ -23,12 +23,13 @@ pub(super) fn prepare(recipe: &Recipe, opts: &RunOptions, obs: &mut dyn Observer
 
     let data::Split { train: train_records, val: val_records, train_path, val_path } = data::split(recipe, &dir)?;
     let (tokenizer, tokenizer_dir) = tokenizer(recipe, &dir, opts.resume, &train_records)?;
-    let eos_hint = read_json(&tokenizer_dir.join("tokenizer_config.json"))["eos_token"].as_str().map(str::to_owned);
+    let tok_config = slm_model::io::model_dir::read_json_if_present(&tokenizer_dir, "tokenizer_config.json")?;
+    let eos_hint = tok_config.as_ref().and_then(|c| c["eos_token"].as_str()).map(str::to_owned);
     let specials = Specials::of(&tokenizer, eos_hint.as_deref(), &tokenizer_dir.join("tokenizer.json"))?;
     let labels = class_labels(recipe, &train_records);
     let val_pairs: Vec<(String, String)> =
         val_records.iter().take(recipe.eval.generate).filter_map(|(_, r)| r.prompt_and_reference()).collect();
-    let chat = slm_model::generate::chat::ChatTemplate::load(&tokenizer_dir);
+    let chat = slm_model::generate::chat::ChatTemplate::load(&tokenizer_dir)?;
     let train = data::build(&train_records, &recipe.data, &tokenizer, specials, &labels, chat.as_ref(), &train_path)?;
     let val = data::build(&val_records, &recipe.data, &tokenizer, specials, &labels, chat.as_ref(), &val_path)?;
     if train.is_empty() || val.is_empty() {
@@ -138,10 +139,6 @@ fn attach_lora(model: &mut Transformer, lora: &slm_model::nn::LoraConfig, seed: 
     }
     model.set_training(true);
     Ok(())
-}
-
-fn read_json(path: &Path) -> serde_json::Value {
-    std::fs::read_to_string(path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default()
 }
 
 /// The tokenizer: the fine-tuned model's, the recipe's file, or one trained on the texts of the training

@@ -211,10 +211,7 @@ fn tokenizer_meta(dir: &Path, vocab: usize) -> Result<Vec<(&'static str, Meta)>>
             _ => None,
         })
         .collect();
-    let config: Json = std::fs::read_to_string(dir.join("tokenizer_config.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
+    let config: Json = crate::io::model_dir::read_json_if_present(dir, "tokenizer_config.json")?.unwrap_or_default();
     let id_of =
         |key: &str| config[key].as_str().and_then(|t| tokens.iter().position(|x| x == t)).map(|i| Meta::U32(i as u32));
     let mut meta = vec![

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde_json::json;
 
 use crate::error::{ModelError, Result};
-use crate::io::model_dir::{copy_present, publish, refuse_existing, staging_dir, write_json};
+use crate::io::model_dir::{copy_present, publish, read_json_if_present, refuse_existing, staging_dir, write_json};
 use crate::io::safetensors::{host_tensors, write_raw};
 use crate::transformer::Transformer;
 
@@ -77,12 +77,14 @@ pub fn save_pretrained(
     write_raw(tensors.iter().map(|(n, s, (d, b))| (n.as_str(), *d, s.as_slice(), b.as_slice())), &st_path)?;
     let mut config = model.config.to_hf();
     config["torch_dtype"] = json!(dtype.torch_dtype());
-    let tok_config: serde_json::Value = std::fs::read_to_string(tokenizer_dir.join("tokenizer_config.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
-    let tokenizer = tokenizers::Tokenizer::from_file(tokenizer_dir.join("tokenizer.json")).ok();
-    let id = |key: &str| tok_config[key].as_str().and_then(|t| tokenizer.as_ref().and_then(|tk| tk.token_to_id(t)));
+    let tok_config = read_json_if_present(tokenizer_dir, "tokenizer_config.json")?.unwrap_or_default();
+    let tok_path = tokenizer_dir.join("tokenizer.json");
+    if !tok_path.is_file() {
+        return Err(ModelError::format(&tok_path, "is missing; a model directory needs its tokenizer"));
+    }
+    let tokenizer = tokenizers::Tokenizer::from_file(&tok_path)
+        .map_err(|e| ModelError::format(&tok_path, format!("not a valid tokenizer: {e}")))?;
+    let id = |key: &str| tok_config[key].as_str().and_then(|t| tokenizer.token_to_id(t));
     let (bos, eos, pad) = (id("bos_token"), id("eos_token"), id("pad_token"));
     config["bos_token_id"] = json!(bos);
     config["eos_token_id"] = json!(eos);
