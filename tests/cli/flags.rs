@@ -6,15 +6,6 @@ use std::process::{Command, Stdio};
 
 use crate::util::*;
 
-/// The tiny Llama of testdata/gguf, imported into `dir/tiny`.
-fn tiny_model(dir: &std::path::Path) -> String {
-    let model = dir.join("tiny");
-    let tiny = testdata("gguf/tiny.gguf");
-    let o = slm(&["import", tiny.to_str().unwrap(), "--out", model.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    model.to_str().unwrap().to_owned()
-}
-
 #[test]
 fn eval_refuses_flags_of_other_metrics() {
     let tmp = tempfile::tempdir().unwrap();
@@ -49,7 +40,7 @@ fn eval_refuses_flags_of_other_metrics() {
 #[test]
 fn generate_refuses_flags_of_other_strategies_and_modes() {
     let tmp = tempfile::tempdir().unwrap();
-    let m = tiny_model(tmp.path());
+    let m = import_tiny(tmp.path(), "tiny");
     let generate = |extra: &[&str]| slm(&[&["generate", "--model", &m, "--max-new-tokens", "4"][..], extra].concat());
     assert_bad_input(
         &generate(&["--prompt", "hi", "--temperature", "0.7"]),
@@ -79,7 +70,7 @@ fn generate_refuses_flags_of_other_strategies_and_modes() {
 #[test]
 fn generate_keeps_generations_of_a_text_input_in_a_jsonl_output() {
     let tmp = tempfile::tempdir().unwrap();
-    let m = tiny_model(tmp.path());
+    let m = import_tiny(tmp.path(), "tiny");
     let input = tmp.path().join("prompts.txt");
     std::fs::write(&input, "To be\nor not\n").unwrap();
     let out = tmp.path().join("out.jsonl");
@@ -153,7 +144,7 @@ fn data_commands_refuse_flags_that_do_not_apply() {
 #[test]
 fn export_writes_the_requested_hf_dtype() {
     let tmp = tempfile::tempdir().unwrap();
-    let m = tiny_model(tmp.path());
+    let m = import_tiny(tmp.path(), "tiny");
     let greedy = |model: &str| {
         let o = slm(&["generate", "--model", model, "--prompt", "To be", "--max-new-tokens", "6"]);
         assert!(o.status.success(), "{}", stderr(&o));

@@ -5,18 +5,10 @@ use std::path::Path;
 
 use crate::util::*;
 
-/// The tiny Llama of testdata/gguf, imported into `dir/name`.
-fn tiny_model(dir: &Path, name: &str) -> String {
-    let model = dir.join(name);
-    let o = slm(&["import", testdata("gguf/tiny.gguf").to_str().unwrap(), "--out", model.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    model.to_str().unwrap().to_owned()
-}
-
 #[test]
 fn broken_optional_files_of_a_model_are_named() {
     let tmp = tempfile::tempdir().unwrap();
-    let m = tiny_model(tmp.path(), "tiny");
+    let m = import_tiny(tmp.path(), "tiny");
     let generate = |model: &str| slm(&["generate", "--model", model, "--prompt", "To be", "--max-new-tokens", "2"]);
     let model = Path::new(&m);
     std::fs::write(model.join("generation_config.json"), "{ \"eos_token_id\": ").unwrap();
@@ -28,7 +20,7 @@ fn broken_optional_files_of_a_model_are_named() {
     assert_bad_input(&generate(&m), &["tokenizer_config.json", "not valid JSON"]);
 
     // Export needs the tokenizer: a model directory without tokenizer.json is refused, nothing written.
-    let m2 = tiny_model(tmp.path(), "tiny2");
+    let m2 = import_tiny(tmp.path(), "tiny2");
     std::fs::remove_file(Path::new(&m2).join("tokenizer.json")).unwrap();
     let out = tmp.path().join("out");
     let o = slm(&["export", &m2, "--out", out.to_str().unwrap()]);
@@ -58,7 +50,7 @@ fn a_damaged_metrics_history_stops_a_resume() {
 #[test]
 fn a_failed_back_translation_is_a_warning_and_a_count() {
     let tmp = tempfile::tempdir().unwrap();
-    let m = tiny_model(tmp.path(), "tiny");
+    let m = import_tiny(tmp.path(), "tiny");
     // The second text is longer than the tiny model's context: its round trip cannot run.
     let data = tmp.path().join("d.jsonl");
     let long = "to be or not ".repeat(400);

@@ -11,6 +11,14 @@ pub fn slm_in(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_slm")).args(args).current_dir(dir).env("NO_COLOR", "1").output().expect("slm runs")
 }
 
+/// The tiny Llama of testdata/gguf, imported into `dir/name`; returns the model directory.
+pub fn import_tiny(dir: &Path, name: &str) -> String {
+    let model = dir.join(name);
+    let o = slm(&["import", testdata("gguf/tiny.gguf").to_str().unwrap(), "--out", model.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    model.to_str().unwrap().to_owned()
+}
+
 /// Runs `slm` with `args` in the repository root, with the environment variable `key` set to `value`.
 pub fn slm_env(key: &str, value: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_slm"))

@@ -78,41 +78,6 @@ impl Metric {
     }
 }
 
-/// Flags that apply to some metrics only.
-const METRIC_FLAGS: &[&str] = &[
-    "hyp",
-    "refs",
-    "tokenize",
-    "lowercase",
-    "smooth",
-    "smooth_value",
-    "sentence",
-    "word_order",
-    "stemmer",
-    "types",
-    "pred",
-    "gold",
-    "pred_field",
-    "gold_field",
-    "problems",
-    "samples",
-    "k",
-    "timeout",
-    "memory_mb",
-    "jobs",
-    "python",
-    "allow_code_execution",
-    "allow_unsandboxed",
-    "details",
-    "model",
-    "backend",
-    "data",
-    "data_field",
-    "window",
-    "stride",
-    "reference_model",
-];
-
 /// Evaluate predictions: BLEU, chrF and ROUGE (identical to sacrebleu and rouge-score), accuracy/F1,
 /// pass@k (sandboxed), code complexity, perplexity; and gate the scores against a baseline for CI.
 ///
@@ -257,7 +222,13 @@ pub struct Report {
 }
 
 pub fn run(args: Args, given: &Given) -> Result<ExitCode, CliError> {
-    let foreign: Vec<&str> = METRIC_FLAGS.iter().copied().filter(|f| !args.metric.flags().contains(f)).collect();
+    // The flags of the other metrics.
+    let foreign: Vec<&str> = <Metric as clap::ValueEnum>::value_variants()
+        .iter()
+        .flat_map(|m| m.flags())
+        .copied()
+        .filter(|f| !args.metric.flags().contains(f))
+        .collect();
     given.refuse(&foreign, &format!("--metric {}", args.metric.name()))?;
     if args.save_baseline.is_none() && args.details.is_none() {
         given.refuse(&["force"], "eval without --save-baseline or --details")?;
