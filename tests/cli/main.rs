@@ -3,6 +3,7 @@
 
 mod architecture;
 mod compress;
+mod crash;
 mod data_commands;
 mod eval_cli;
 mod eval_sandbox;

@@ -70,6 +70,13 @@ pub fn save(
 ) -> Result<()> {
     let root = run.join("checkpoints");
     std::fs::create_dir_all(&root).map_err(|e| TrainError::io(&root, e))?;
+    // A process killed while writing leaves its temporary directory behind: this process is the run's
+    // only writer, so any such directory is garbage.
+    for entry in std::fs::read_dir(&root).map_err(|e| TrainError::io(&root, e))?.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(".tmp-") {
+            std::fs::remove_dir_all(entry.path()).map_err(|e| TrainError::io(entry.path(), e))?;
+        }
+    }
     let tmp = tempfile::Builder::new().prefix(".tmp-").tempdir_in(&root).map_err(|e| TrainError::io(&root, e))?;
     match base {
         // Under LoRA the checkpoint holds the adapters only (it is itself a PEFT adapter directory).

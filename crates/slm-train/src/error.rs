@@ -21,9 +21,11 @@ pub enum TrainError {
         /// What is wrong (line and field).
         problem: String,
     },
-    /// The loss became NaN or infinite.
-    #[error("the training loss became {value} at step {step}; the last good checkpoint is kept in {run}")]
+    /// The loss or the gradient became NaN or infinite.
+    #[error("the training {what} became {value} at step {step}; the last good checkpoint is kept in {run}")]
     Diverged {
+        /// `loss` or `gradient norm`.
+        what: &'static str,
         /// The step.
         step: u64,
         /// NaN or inf.

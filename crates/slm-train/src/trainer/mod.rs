@@ -211,10 +211,20 @@ impl Run {
             });
         }
         if !loss.is_finite() {
-            return Err(TrainError::Diverged { step: self.state.step + 1, value: loss, run: self.dir.clone() });
+            return Err(TrainError::Diverged {
+                what: "loss",
+                step: self.state.step + 1,
+                value: loss,
+                run: self.dir.clone(),
+            });
         }
         let grads = params_grads.expect("at least one micro-batch");
         let norm = optim::global_norm(&grads);
+        if !norm.is_finite() {
+            // A finite loss with an overflowing gradient would write NaN into every weight.
+            let (what, step, run) = ("gradient norm", self.state.step + 1, self.dir.clone());
+            return Err(TrainError::Diverged { what, step, value: norm, run });
+        }
         let clip = self.recipe.optimizer.grad_clip;
         let scale = if clip > 0.0 && norm > clip { clip / (norm + 1e-6) } else { 1.0 };
         self.opt.step(self.model.trainable(), grads, lr, scale);
