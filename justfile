@@ -23,3 +23,7 @@ bench:
 bench-compress:
     bench/lora_vs_full.sh
     bench/distill.sh
+
+# Every fuzz target for SECONDS each (nightly + cargo-fuzz; see docs/reliability.md).
+fuzz SECONDS="120":
+    ./scripts/fuzz.sh {{SECONDS}}

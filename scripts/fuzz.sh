@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every fuzz target of fuzz/ for SECONDS each (default 120) and prints libFuzzer's last status line
+# of each run: executions, coverage (cov: edges, ft: features), corpus size. Crashes land in
+# fuzz/artifacts/TARGET/ and stop the script; each becomes a regression test. Needs the nightly toolchain
+# and cargo-fuzz (`cargo install cargo-fuzz`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds="${1:-120}"
+targets=(records text_metrics recipe gguf safetensors model_dir_json)
+cargo +nightly fuzz build
+for t in "${targets[@]}"; do
+    mkdir -p "fuzz/corpus/$t"
+    cargo +nightly fuzz run "$t" -- -max_total_time="$seconds" -print_final_stats=1 2>"fuzz/$t.log" || {
+        echo "$t: CRASH, see fuzz/artifacts/$t/ and fuzz/$t.log"; exit 1; }
+    last=$(grep -E '^#[0-9]+' "fuzz/$t.log" | tail -1)
+    execs=$(grep -E '^stat::number_of_executed_units' "fuzz/$t.log" | awk '{print $2}')
+    echo "$t: $execs executions in ${seconds}s; $last"
+done
