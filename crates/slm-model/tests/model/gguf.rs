@@ -203,3 +203,25 @@ fn gguf_export_refuses_what_llama_cpp_cannot_run() {
         assert!(!out.exists(), "{family}: a refused export left a file");
     }
 }
+
+/// Inputs that crashed the `gguf` fuzz target (testdata/gguf/fuzz/): each is now one error, never a panic.
+#[test]
+fn fuzz_crashes_are_errors() {
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(slm_testkit::testdata("gguf/fuzz")).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert!(!files.is_empty());
+    for path in files {
+        let Ok(g) = slm_model::io::gguf::Gguf::open(&path) else { continue };
+        for t in &g.tensors {
+            let _ = g.to_f32(t);
+        }
+        let _ = slm_model::io::gguf::to_hf_tokenizer(&g);
+    }
+    // The first crash: sizes and offsets that overflowed 64 bits.
+    let err = match slm_model::io::gguf::Gguf::open(&slm_testkit::testdata("gguf/fuzz/offset-overflow.gguf")) {
+        Err(e) => e.to_string(),
+        Ok(g) => g.tensors.iter().find_map(|t| g.to_f32(t).err()).expect("an error").to_string(),
+    };
+    assert!(err.contains("too many elements") || err.contains("truncated: tensor"), "{err}");
+}

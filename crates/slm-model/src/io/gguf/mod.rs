@@ -178,15 +178,19 @@ impl Gguf {
                 ),
             )
         })?;
-        let start = self.data_start as u64 + t.offset;
-        let end = start + size;
-        if end > self.map.len() as u64 {
-            return Err(ModelError::format(
+        let start = (self.data_start as u64).checked_add(t.offset);
+        match start.and_then(|s| Some((s, s.checked_add(size)?))) {
+            Some((start, end)) if end <= self.map.len() as u64 => Ok(&self.map[start as usize..end as usize]),
+            _ => Err(ModelError::format(
                 &self.path,
-                format!("truncated: tensor {} needs bytes {start}..{end} but the file has {}", t.name, self.map.len()),
-            ));
+                format!(
+                    "truncated: tensor {} needs {size} bytes at offset {} of the data but the file has {} bytes",
+                    t.name,
+                    t.offset,
+                    self.map.len()
+                ),
+            )),
         }
-        Ok(&self.map[start as usize..end as usize])
     }
 
     /// The tensor `t` dequantized to f32, in row-major order of [`TensorInfo::shape`].

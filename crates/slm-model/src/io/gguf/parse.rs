@@ -7,6 +7,9 @@ use std::path::Path;
 use super::{GgmlType, TensorInfo, Value};
 use crate::error::{ModelError, Result};
 
+/// The most elements a tensor may have (2^48: far more than any model, far from overflowing a size).
+const MAX_ELEMENTS: u64 = 1 << 48;
+
 /// What precedes the tensor data.
 pub struct Header {
     pub version: u32,
@@ -118,6 +121,10 @@ pub fn header(bytes: &[u8], path: &Path) -> Result<Header> {
             ));
         }
         let dims = (0..n_dims).map(|_| c.u64(&format!("the dimensions of {name}"))).collect::<Result<Vec<_>>>()?;
+        // Element counts (and byte sizes, at most a few bytes each) must stay far from overflowing.
+        if dims.iter().try_fold(1u64, |n, &d| n.checked_mul(d)).is_none_or(|n| n > MAX_ELEMENTS) {
+            return Err(ModelError::format(path, format!("tensor {name} has dimensions {dims:?}: too many elements")));
+        }
         let ggml_type = GgmlType::from_id(c.u32(&format!("the type of {name}"))?);
         let offset = c.u64(&format!("the offset of {name}"))?;
         tensors.push(TensorInfo { name, dims, ggml_type, offset });
