@@ -110,6 +110,8 @@ fn data_commands_refuse_flags_that_do_not_apply() {
         tmp.path().to_str().unwrap(),
     ]);
     assert_bad_input(&o, &["--near-dup does not apply to --no-dedup"]);
+    let o = slm(&["split", dataset("sms_spam/sms_spam.jsonl").to_str().unwrap(), "--no-dedup", "--field", "text"]);
+    assert_bad_input(&o, &["--field does not apply to --no-dedup"]);
     assert!(std::fs::read_dir(tmp.path()).unwrap().next().is_none(), "nothing written");
     let o = slm(&[
         "tokenizer",

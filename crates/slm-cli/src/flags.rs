@@ -1,36 +1,40 @@
 //! Which flags the user actually typed, as opposed to defaults, so that a command can refuse a flag that
 //! does not apply to the mode it runs in instead of silently ignoring it.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
-use clap::ArgMatches;
 use clap::parser::ValueSource;
+use clap::{ArgMatches, Command};
 
 use crate::CliError;
 
-/// The flags given on the command line (clap ids: field names, such as `smooth_value`).
+/// The flags given on the command line, by clap id (the field name, such as `smooth_value`), each with
+/// its spelling (`--smooth-value`).
 #[derive(Debug, Default)]
-pub struct Given(BTreeSet<String>);
+pub struct Given(BTreeMap<String, String>);
 
 impl Given {
-    /// The flags of `matches` and of its nested subcommands that came from the command line.
-    pub fn of(matches: &ArgMatches) -> Given {
-        let mut ids = BTreeSet::new();
-        let mut m = Some(matches);
-        while let Some(current) = m {
+    /// The flags of `matches` (parsed by `command`) and of its nested subcommands that came from the
+    /// command line.
+    pub fn of(command: &Command, matches: &ArgMatches) -> Given {
+        let mut given = BTreeMap::new();
+        let (mut cmd, mut m) = (Some(command), Some(matches));
+        while let (Some(c), Some(current)) = (cmd, m) {
             for id in current.ids() {
                 if current.value_source(id.as_str()) == Some(ValueSource::CommandLine) {
-                    ids.insert(id.as_str().to_owned());
+                    let arg = c.get_arguments().find(|a| a.get_id() == id);
+                    let spelling = match arg.and_then(|a| a.get_long()) {
+                        Some(long) => format!("--{long}"),
+                        None => id.as_str().to_owned(),
+                    };
+                    given.insert(id.as_str().to_owned(), spelling);
                 }
             }
-            m = current.subcommand().map(|(_, sub)| sub);
+            let sub = current.subcommand();
+            cmd = sub.and_then(|(name, _)| c.find_subcommand(name));
+            m = sub.map(|(_, sub)| sub);
         }
-        Given(ids)
-    }
-
-    /// Whether `id` was given.
-    pub fn has(&self, id: &str) -> bool {
-        self.0.contains(id)
+        Given(given)
     }
 
     /// An error naming the first of `ids` that was given: it does not apply to `mode`.
@@ -38,17 +42,9 @@ impl Given {
     /// # Errors
     /// One of `ids` was given.
     pub fn refuse(&self, ids: &[&str], mode: &str) -> Result<(), CliError> {
-        match ids.iter().find(|id| self.has(id)) {
-            Some(id) => Err(CliError::Usage(format!("{} does not apply to {mode}", flag(id)))),
+        match ids.iter().find_map(|id| self.0.get(*id)) {
+            Some(flag) => Err(CliError::Usage(format!("{flag} does not apply to {mode}"))),
             None => Ok(()),
         }
-    }
-}
-
-/// The spelling of the flag of clap id `id` (`smooth_value` → `--smooth-value`, `refs` → `--ref`).
-pub fn flag(id: &str) -> String {
-    match id {
-        "refs" => "--ref".into(),
-        _ => format!("--{}", id.replace('_', "-")),
     }
 }

@@ -50,7 +50,8 @@ fn one_line(rendered: &str) -> String {
 
 /// Parses the process arguments, runs the command and returns its exit code.
 pub fn run() -> ExitCode {
-    let parsed = Cli::command().try_get_matches().and_then(|m| Ok((Cli::from_arg_matches(&m)?, m)));
+    let command = Cli::command();
+    let parsed = command.clone().try_get_matches().and_then(|m| Ok((Cli::from_arg_matches(&m)?, m)));
     let (cli, matches) = match parsed {
         Ok(parsed) => parsed,
         // Help and version go to stdout as clap renders them; a usage error is one line on stderr.
@@ -63,7 +64,10 @@ pub fn run() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let given = matches.subcommand().map(|(_, m)| flags::Given::of(m)).unwrap_or_default();
+    let given = matches
+        .subcommand()
+        .and_then(|(name, m)| Some(flags::Given::of(command.find_subcommand(name)?, m)))
+        .unwrap_or_default();
     match commands::run(cli.command, &given) {
         Ok(code) => code,
         // A reader that went away (`slm eval ... | head`) is not a failure, as in every Unix tool.
