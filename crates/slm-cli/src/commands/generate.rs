@@ -27,23 +27,12 @@ pub enum Strategy {
 impl Strategy {
     /// The flags that apply to other strategies but not to this one.
     fn foreign_flags(self) -> &'static [&'static str] {
-        const SAMPLING: [&str; 5] = ["temperature", "top_k", "top_p", "min_p", "seed"];
         match self {
             Strategy::Greedy => &["temperature", "top_k", "top_p", "min_p", "seed", "beams", "length_penalty"],
             Strategy::Sample => &["beams", "length_penalty"],
             // Beam search ranks whole hypotheses: no sampling filters, penalties or stop strings.
             Strategy::Beam => {
-                const BEAM: [&str; 8] = [
-                    SAMPLING[0],
-                    SAMPLING[1],
-                    SAMPLING[2],
-                    SAMPLING[3],
-                    SAMPLING[4],
-                    "stop",
-                    "repetition_penalty",
-                    "no_repeat_ngram",
-                ];
-                &BEAM
+                &["temperature", "top_k", "top_p", "min_p", "seed", "stop", "repetition_penalty", "no_repeat_ngram"]
             }
         }
     }
