@@ -9,9 +9,17 @@ use std::path::PathBuf;
 /// The SmolLM2-135M-Instruct GGUF, relative to a models directory.
 pub const SMOLLM2_GGUF: &str = "smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf";
 
-/// The repository root.
+/// The repository root: the nearest directory holding `Cargo.lock` above the tested package, read at run
+/// time (`cargo test` sets `CARGO_MANIFEST_DIR`). Not `env!`: checkouts at different paths share compiled
+/// artifacts through one target directory, and a path baked in at compile time can be another checkout's.
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let start = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| std::env::current_dir().expect("a working directory"), PathBuf::from);
+    start
+        .ancestors()
+        .find(|d| d.join("Cargo.lock").is_file())
+        .unwrap_or_else(|| panic!("no Cargo.lock above {}", start.display()))
+        .to_owned()
 }
 
 /// A path under `testdata/`.

@@ -127,10 +127,11 @@ pub struct SampleResult {
     pub outcome: Outcome,
 }
 
-/// Runs every sample, up to `workers` at a time; `on_done` is called after each.
+/// Runs every sample, up to `workers` at a time (each with its own [`sandbox::Worker`]); `on_done` is
+/// called after each.
 ///
 /// # Errors
-/// A sandbox failed to start a run.
+/// The sandbox failed to start a run.
 pub fn run_samples(
     sandbox: &Sandbox,
     problems: &BTreeMap<String, Problem>,
@@ -140,11 +141,18 @@ pub fn run_samples(
 ) -> Result<Vec<SampleResult>> {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<SampleResult>>> = Mutex::new(vec![None; samples.len()]);
-    let failure: Mutex<Option<std::io::Error>> = Mutex::new(None);
+    let failure: Mutex<Option<sandbox::SandboxError>> = Mutex::new(None);
     std::thread::scope(|scope| {
-        for slot in 0..workers.max(1) {
+        for slot in 0..workers.max(1).min(samples.len()) {
             let (next, results, failure) = (&next, &results, &failure);
             scope.spawn(move || {
+                let worker = match sandbox.worker(slot) {
+                    Ok(w) => w,
+                    Err(e) => {
+                        *failure.lock().expect("lock") = Some(e);
+                        return;
+                    }
+                };
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     if i >= samples.len() || failure.lock().expect("lock").is_some() {
@@ -152,7 +160,7 @@ pub fn run_samples(
                     }
                     let sample = &samples[i];
                     let program = problems[&sample.task_id].program(&sample.completion);
-                    match sandbox.run(&program, slot) {
+                    match sandbox.run(&worker, &program) {
                         Ok(outcome) => {
                             let r = SampleResult { task_id: sample.task_id.clone(), outcome };
                             on_done(&r);

@@ -42,25 +42,30 @@ pub fn pass_at_k(args: &Args) -> Result<Report, CliError> {
     }
     let problems = read_problems(need(&args.problems, "--problems FILE", "pass@k")?)?;
     let samples = read_samples(need(&args.samples, "--samples FILE", "pass@k")?, &problems)?;
-    let python = python(args);
-    let isolation = if Sandbox::namespaces_available(&python) {
-        Isolation::Namespaces
-    } else if args.allow_unsandboxed {
-        eprintln!("warning: namespaces are unavailable here; running with resource limits only (no network isolation)");
-        Isolation::LimitsOnly
-    } else {
-        return Err(EvalError::Refused(format!(
-            "cannot create the sandbox's network and mount namespaces here (or {} does not run); pass --allow-unsandboxed to run with resource limits only",
-            python.display()
-        ))
-        .into());
-    };
     let limits = Limits {
         timeout: Duration::from_secs_f64(args.timeout),
         memory_bytes: args.memory_mb << 20,
         ..Limits::default()
     };
-    let sandbox = Sandbox { python, limits, isolation };
+    let python = python(args);
+    let unusable =
+        |e: std::io::Error| EvalError::Refused(format!("cannot run the interpreter {}: {e}", python.display()));
+    let mut sandbox = Sandbox::new(&python, limits.clone(), Isolation::Full).map_err(unusable)?;
+    let layers = match sandbox.check() {
+        Ok(worker) => sandbox.layers(&worker),
+        Err(e) if args.allow_unsandboxed => {
+            eprintln!("warning: {e}; running with resource limits and the seccomp filter only (--allow-unsandboxed)");
+            sandbox = Sandbox::new(&python, limits, Isolation::LimitsOnly).map_err(unusable)?;
+            let worker = sandbox.check().map_err(|e| EvalError::Refused(format!("cannot run pass@k here: {e}")))?;
+            sandbox.layers(&worker)
+        }
+        Err(e) => {
+            return Err(EvalError::Refused(format!(
+                "cannot sandbox pass@k here: {e}; pass --allow-unsandboxed to run with resource limits only"
+            ))
+            .into());
+        }
+    };
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let bar = Bar::counting(samples.len() as u64, "samples");
     let results = passk::run_samples(&sandbox, &problems, &samples, jobs, &|_| bar.inc(1))?;
@@ -85,7 +90,8 @@ pub fn pass_at_k(args: &Args) -> Result<Report, CliError> {
         super::gate::write_atomic(path, text.as_bytes(), args.force)?;
     }
     let mut json = json!({"metric": "pass@k", "problems": per_problem.len(), "samples": results.len(),
-        "sandbox": if isolation == Isolation::Namespaces { "namespaces" } else { "limits-only" }});
+        "sandbox": if sandbox.isolation() == Isolation::Full { "namespaces" } else { "limits-only" },
+        "sandbox_layers": layers});
     let mut human = String::new();
     for (k, v) in &scores {
         json[format!("pass@{k}")] = json!(v);
