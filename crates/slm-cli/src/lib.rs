@@ -50,6 +50,10 @@ fn one_line(rendered: &str) -> String {
 
 /// Parses the process arguments, runs the command and returns its exit code.
 pub fn run() -> ExitCode {
+    // Under a file-size limit (RLIMIT_FSIZE) a write then fails with "File too large", reported like a full
+    // disk, instead of the signal killing the process mid-write.
+    // SAFETY: sets one signal's disposition at startup.
+    unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
     let command = Cli::command();
     let parsed = command.clone().try_get_matches().and_then(|m| Ok((Cli::from_arg_matches(&m)?, m)));
     let (cli, matches) = match parsed {
