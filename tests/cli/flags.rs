@@ -58,6 +58,16 @@ fn generate_refuses_flags_of_other_strategies_and_modes() {
         &generate(&["--prompt", "hi", "--strategy", "sample", "--beams", "2"]),
         &["--beams does not apply to --strategy sample"],
     );
+    assert_bad_input(
+        &generate(&["--prompt", "hi", "--early-stopping", "never"]),
+        &["--early-stopping does not apply to --strategy greedy"],
+    );
+    assert_bad_input(
+        &generate(&["--prompt", "hi", "--strategy", "beam", "--early-stopping", "sometimes"]),
+        &["invalid value 'sometimes'", "true, false, never"],
+    );
+    let o = generate(&["--prompt", "hi", "--strategy", "beam", "--beams", "3", "--early-stopping", "never"]);
+    assert!(o.status.success(), "{}", stderr(&o));
     assert_bad_input(&generate(&["--prompt", "hi", "--field", "text"]), &["--field does not apply to --prompt"]);
     assert_bad_input(
         &generate(&["--prompt", "hi", "--strategy", "nucleus"]),

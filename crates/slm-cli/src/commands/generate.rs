@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use slm_data::records::{Format, Reader, TEXT_FIELD, Writer, ensure_distinct, field_str};
-use slm_model::generate::beam::BeamOptions;
+use slm_model::generate::beam::{BeamOptions, EarlyStopping};
 use slm_model::generate::sampling::SamplingOptions;
 use slm_model::generate::{GenerateOptions, Generator};
 
@@ -28,8 +28,10 @@ impl Strategy {
     /// The flags that apply to other strategies but not to this one.
     fn foreign_flags(self) -> &'static [&'static str] {
         match self {
-            Strategy::Greedy => &["temperature", "top_k", "top_p", "min_p", "seed", "beams", "length_penalty"],
-            Strategy::Sample => &["beams", "length_penalty"],
+            Strategy::Greedy => {
+                &["temperature", "top_k", "top_p", "min_p", "seed", "beams", "length_penalty", "early_stopping"]
+            }
+            Strategy::Sample => &["beams", "length_penalty", "early_stopping"],
             // Beam search ranks whole hypotheses: no sampling filters, penalties or stop strings.
             Strategy::Beam => {
                 &["temperature", "top_k", "top_p", "min_p", "seed", "stop", "repetition_penalty", "no_repeat_ngram"]
@@ -89,9 +91,13 @@ pub struct Args {
     /// Beam search: hypotheses kept each step.
     #[arg(long, default_value_t = 4)]
     beams: usize,
-    /// Beam search: rank by log-probability / length^P.
+    /// Beam search: rank by log-probability / length^P (as transformers).
     #[arg(long, default_value_t = 1.0)]
     length_penalty: f32,
+    /// Beam search: end when --beams hypotheses have finished (true), when the best running one cannot beat
+    /// them at its current length (false: transformers' default) or at the length limit (never).
+    #[arg(long, value_enum, default_value = "false")]
+    early_stopping: EarlyStopping,
     /// Sampling temperature (with --strategy sample).
     #[arg(long, default_value_t = 1.0)]
     temperature: f32,
@@ -153,7 +159,7 @@ pub fn run(args: Args, given: &Given) -> Result<ExitCode, CliError> {
     let beam = (args.strategy == Strategy::Beam).then_some(BeamOptions {
         beams: args.beams,
         length_penalty: args.length_penalty,
-        early_stopping: true,
+        early_stopping: args.early_stopping,
     });
     if args.strategy == Strategy::Beam && args.beams == 0 {
         return Err(CliError::Usage("--beams must be at least 1".into()));

@@ -94,22 +94,75 @@ fn stop_strings_end_generation_and_are_cut() {
 
 #[test]
 fn beam_search_of_width_one_is_greedy_and_scores_are_exact() {
-    use slm_model::generate::beam::{BeamOptions, beam_search};
+    use slm_model::generate::beam::{BeamOptions, EarlyStopping, beam_search};
     let dir = tempfile::tempdir().unwrap();
     let device = Device::flex();
     let g = Generator::load(&tiny_model(dir.path()), &device).unwrap();
     let greedy =
         g.generate("To be", &GenerateOptions { max_new_tokens: 10, ..GenerateOptions::default() }, |_| {}).unwrap();
-    let one = BeamOptions { beams: 1, length_penalty: 0.0, early_stopping: true };
+    let one = BeamOptions { beams: 1, length_penalty: 0.0, early_stopping: EarlyStopping::WhenFull };
     let opts = GenerateOptions { max_new_tokens: 10, beam: Some(one), ..GenerateOptions::default() };
     assert_eq!(g.generate("To be", &opts, |_| {}).unwrap().tokens, greedy.tokens);
     // Width 4: the returned log-probability is the model's log-probability of the returned tokens.
     let prompt = g.encode("To be").unwrap();
-    let four = BeamOptions { beams: 4, length_penalty: 0.0, early_stopping: false };
+    let four = BeamOptions { beams: 4, length_penalty: 0.0, early_stopping: EarlyStopping::Never };
     let (tokens, log_prob) = beam_search(&g.model, &prompt, 10, &[], &four);
     assert_eq!(tokens.len(), 10);
     let all: Vec<u32> = prompt.iter().chain(&tokens).copied().collect();
     let lp = slm_model::score::next_token_log_probs(&g.model, &all);
     let recomputed: f64 = lp[prompt.len() - 1..].iter().sum();
     assert!((recomputed - log_prob).abs() < 1e-3, "beam says {log_prob}, model says {recomputed}");
+}
+
+/// Checks every case of a beam fixture (written by testdata/hf/make_beam_fixtures.py from transformers'
+/// `generate(num_beams=…)`): the same `beams` finished hypotheses, in the same order, with the same scores —
+/// so the same best continuation, and the search stopped at the same step. Returns how many cases' best
+/// hypothesis ended at a stop token and how many ran to the length limit.
+pub fn check_beam_cases(
+    fixture: &std::path::Path,
+    model_of: impl Fn(&str) -> slm_model::Transformer,
+) -> (usize, usize) {
+    use slm_model::generate::beam::{BeamOptions, EarlyStopping, finished_hypotheses};
+    let expected: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
+    let mut models = std::collections::HashMap::new();
+    let ids = |v: &serde_json::Value| v.as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect();
+    let (mut early, mut full) = (0, 0);
+    for case in expected["cases"].as_array().unwrap() {
+        let early_stopping = match &case["early_stopping"] {
+            serde_json::Value::Bool(true) => EarlyStopping::WhenFull,
+            serde_json::Value::Bool(false) => EarlyStopping::Heuristic,
+            _ => EarlyStopping::Never,
+        };
+        let opts = BeamOptions {
+            beams: case["beams"].as_u64().unwrap() as usize,
+            length_penalty: case["length_penalty"].as_f64().unwrap() as f32,
+            early_stopping,
+        };
+        let max_new = case["max_new_tokens"].as_u64().unwrap() as usize;
+        let stop = [case["stop"].as_u64().unwrap() as u32];
+        let family = case["family"].as_str().unwrap();
+        let model = models.entry(family.to_owned()).or_insert_with(|| model_of(family));
+        let prompt: Vec<u32> = ids(&case["prompt_ids"]);
+        let got = finished_hypotheses(model, &prompt, max_new, &stop, &opts);
+        let want: Vec<Vec<u32>> = case["hypotheses"].as_array().unwrap().iter().map(ids).collect();
+        let tokens: Vec<Vec<u32>> = got.iter().map(|h| h.tokens.clone()).collect();
+        assert_eq!(tokens, want, "{case}");
+        for (h, score) in got.iter().zip(case["scores"].as_array().unwrap()) {
+            let score = score.as_f64().unwrap();
+            assert!((h.score - score).abs() < 1e-4 * score.abs().max(1.0), "{h:?} vs {score}: {case}");
+        }
+        if want[0].len() < max_new { early += 1 } else { full += 1 }
+    }
+    (early, full)
+}
+
+/// transformers' beam search on the tiny GPT-2 and Llama checkpoints: widths 2–6, length penalties −2 to 3,
+/// every `early_stopping`.
+#[test]
+fn beam_search_equals_transformers_generate() {
+    let fixtures = slm_testkit::testdata("hf");
+    let (early, full) = check_beam_cases(&fixtures.join("beam_expected.json"), |family| {
+        slm_model::Transformer::load(&fixtures.join(family).join("model"), &Device::flex()).unwrap()
+    });
+    assert!(early >= 20 && full >= 20, "the cases cover stopped ({early}) and full-length ({full}) winners");
 }

@@ -53,3 +53,16 @@ fn smollm2_import_matches_transformers() {
     println!("largest logit difference against transformers: {worst:e}");
     assert!(worst < 1e-4, "largest logit difference {worst}");
 }
+
+/// transformers' beam search on SmolLM2 (peaked distributions: when the search stops decides what it
+/// returns): every case of testdata/smollm2/beam_expected.json.
+#[test]
+fn smollm2_beam_search_equals_transformers_generate() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("smollm2");
+    slm_model::io::gguf::import_gguf(&smollm2_gguf(), &out, false).unwrap();
+    let fixture = slm_testkit::testdata("smollm2/beam_expected.json");
+    let (early, full) =
+        crate::generate::check_beam_cases(&fixture, |_| Transformer::load(&out, &Device::flex()).unwrap());
+    assert!(early >= 10 && full >= 10, "the cases cover stopped ({early}) and full-length ({full}) winners");
+}
