@@ -13,6 +13,7 @@ pub mod mlm;
 pub mod observer;
 pub mod optim;
 pub mod plot;
+pub mod pseudo;
 pub mod recipe;
 pub mod schedule;
 pub mod trainer;

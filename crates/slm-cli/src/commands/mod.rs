@@ -1,12 +1,14 @@
 //! One module per command.
 
 mod augment;
+mod classify;
 mod eval;
 mod export;
 mod generate;
 mod import;
 mod normalize;
 mod plot;
+mod pseudo_label;
 mod quantize;
 mod split;
 mod tokenizer;
@@ -31,6 +33,8 @@ pub enum Command {
     Eval(Box<eval::Args>),
     Import(import::Args),
     Generate(generate::Args),
+    Classify(classify::Args),
+    PseudoLabel(pseudo_label::Args),
     Train(train::Args),
     Export(export::Args),
     Quantize(quantize::Args),
@@ -48,6 +52,8 @@ pub fn run(command: Command, given: &Given) -> Result<ExitCode, CliError> {
         Command::Eval(args) => eval::run(*args, given),
         Command::Import(args) => import::run(args),
         Command::Generate(args) => generate::run(args, given),
+        Command::Classify(args) => classify::run(args, given),
+        Command::PseudoLabel(args) => pseudo_label::run(args, given),
         Command::Train(args) => train::run(args),
         Command::Export(args) => export::run(args),
         Command::Quantize(args) => quantize::run(args),

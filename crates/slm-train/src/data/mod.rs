@@ -116,33 +116,15 @@ impl Dataset {
     }
 }
 
-/// Token ids the data pipeline needs.
-#[derive(Debug, Clone, Copy)]
-pub struct Specials {
-    /// End of sequence: after every document and completion.
-    pub eos: u32,
-    /// Padding of inputs (never a target).
-    pub pad: u32,
-}
+pub use slm_model::specials::Specials;
 
-impl Specials {
-    /// EOS and pad of a tokenizer: `<|endoftext|>`/`</s>`/`<|im_end|>`, and `<|pad|>` or the EOS.
-    ///
-    /// # Errors
-    /// The tokenizer has no end-of-sequence token.
-    pub fn of(tokenizer: &Tokenizer, eos_hint: Option<&str>, path: &Path) -> Result<Specials> {
-        let eos = eos_hint
-            .and_then(|t| tokenizer.token_to_id(t))
-            .or_else(|| {
-                ["<|endoftext|>", "</s>", "<|im_end|>", "<|eot_id|>"].iter().find_map(|t| tokenizer.token_to_id(t))
-            })
-            .ok_or_else(|| TrainError::Data {
-                path: path.to_owned(),
-                problem: "the tokenizer has no end-of-sequence token (<|endoftext|>, </s>, <|im_end|>)".into(),
-            })?;
-        let pad = tokenizer.token_to_id("<|pad|>").or_else(|| tokenizer.token_to_id("<pad>")).unwrap_or(eos);
-        Ok(Specials { eos, pad })
-    }
+/// [`Specials::of`] for a tokenizer read from `path`: no EOS is a data error naming the file.
+///
+/// # Errors
+/// The tokenizer has no end-of-sequence token.
+pub fn specials(tokenizer: &Tokenizer, eos_hint: Option<&str>, path: &Path) -> Result<Specials> {
+    Specials::of(tokenizer, eos_hint)
+        .ok_or_else(|| TrainError::Data { path: path.to_owned(), problem: Specials::MISSING.into() })
 }
 
 #[cfg(test)]

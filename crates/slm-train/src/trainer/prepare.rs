@@ -9,7 +9,7 @@ use tokenizers::Tokenizer;
 
 use super::{Run, RunOptions, run_dir};
 use crate::checkpoint::{self, State};
-use crate::data::{self, Records, Specials};
+use crate::data::{self, Records};
 use crate::distill::Teacher;
 use crate::error::{Result, TrainError};
 use crate::observer::Observer;
@@ -25,7 +25,7 @@ pub(super) fn prepare(recipe: &Recipe, opts: &RunOptions, obs: &mut dyn Observer
     let (tokenizer, tokenizer_dir) = tokenizer(recipe, &dir, opts.resume, &train_records)?;
     let tok_config = slm_model::io::model_dir::read_json_if_present(&tokenizer_dir, "tokenizer_config.json")?;
     let eos_hint = tok_config.as_ref().and_then(|c| c["eos_token"].as_str()).map(str::to_owned);
-    let specials = Specials::of(&tokenizer, eos_hint.as_deref(), &tokenizer_dir.join("tokenizer.json"))?;
+    let specials = data::specials(&tokenizer, eos_hint.as_deref(), &tokenizer_dir.join("tokenizer.json"))?;
     let labels = class_labels(recipe, &train_records);
     let val_pairs: Vec<(String, String)> =
         val_records.iter().take(recipe.eval.generate).filter_map(|(_, r)| r.prompt_and_reference()).collect();

@@ -1,0 +1,127 @@
+//! `slm classify` and `slm pseudo-label` on a spam classifier trained in the test: the labels equal the
+//! trainer's own evaluation, batching changes nothing, the kept pseudo-labels follow the rule, and bad
+//! input gets one sentence.
+
+use std::path::Path;
+
+use crate::util::*;
+use serde_json::Value;
+
+fn read_jsonl(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// Trains the SMS Spam classifier for 40 steps, evaluated on its whole validation split; returns the run
+/// directory and the final validation accuracy from metrics.csv.
+fn trained_classifier(dir: &Path) -> (String, f64) {
+    let run = dir.join("cls").to_str().unwrap().to_owned();
+    #[rustfmt::skip]
+    let o = slm(&["train", "recipes/sms-spam-classify.toml", "--out", &run, "--set", "train.max_steps=40",
+        "--set", "train.batch_size=16", "--set", "eval.every=40", "--set", "eval.batches=100000",
+        "--set", "tokenizer.vocab_size=300"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let metrics = std::fs::read_to_string(Path::new(&run).join("metrics.csv")).unwrap();
+    let val = metrics.lines().rfind(|l| l.contains(",val,")).unwrap();
+    (run, val.split(',').nth(9).unwrap().parse().unwrap())
+}
+
+#[test]
+fn classify_equals_the_trainers_evaluation_and_pseudo_labels_follow_the_rule() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (run, accuracy) = trained_classifier(tmp.path());
+    let model = format!("{run}/final");
+    let val = format!("{run}/split/val.jsonl");
+    let classify = |batch: &str, out: &str| {
+        let out = tmp.path().join(out);
+        #[rustfmt::skip]
+        let o = slm(&["classify", "--model", &model, "--input", &val, "--out", out.to_str().unwrap(),
+            "--batch-size", batch, "--probs"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        read_jsonl(&out)
+    };
+    let batched = classify("7", "a.jsonl");
+    let one_by_one = classify("1", "b.jsonl");
+    assert_eq!(batched.len(), 1032);
+    for (a, b) in batched.iter().zip(&one_by_one) {
+        assert_eq!(a["prediction"], b["prediction"], "batching changed a label: {a} {b}");
+        let (ca, cb) = (a["confidence"].as_f64().unwrap(), b["confidence"].as_f64().unwrap());
+        assert!((ca - cb).abs() < 1e-5, "{a} {b}");
+        let total = a["prob_ham"].as_f64().unwrap() + a["prob_spam"].as_f64().unwrap();
+        assert!((total - 1.0).abs() < 1e-5 && a["text"].is_string() && a["label"].is_string(), "{a}");
+    }
+    // The same accuracy as the trainer's evaluation of the same split.
+    let preds = tmp.path().join("a.jsonl");
+    #[rustfmt::skip]
+    let o = slm(&["eval", "--metric", "f1", "--pred", preds.to_str().unwrap(), "--gold", &val, "--pred-field",
+        "prediction", "--gold-field", "label", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!((json(&o)["accuracy"].as_f64().unwrap() - accuracy).abs() < 1e-9, "{} vs {accuracy}", json(&o));
+
+    let o = slm(&["classify", "--model", &model, "--prompt", "WINNER!! Claim your FREE prize now, call 0800"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(["ham\n", "spam\n"].contains(&stdout(&o).as_str()), "{}", stdout(&o));
+
+    // Pseudo-labels for the same texts without their labels.
+    let unlabeled = tmp.path().join("unlabeled.jsonl");
+    let texts: String = batched.iter().map(|r| format!("{}\n", serde_json::json!({"text": r["text"]}))).collect();
+    std::fs::write(&unlabeled, texts).unwrap();
+    let out = tmp.path().join("pseudo.jsonl");
+    #[rustfmt::skip]
+    let o = slm(&["pseudo-label", "--model", &model, "--input", unlabeled.to_str().unwrap(), "--out",
+        out.to_str().unwrap(), "--threshold", "0.9", "--top-k-per-class", "40", "--balance"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let kept = read_jsonl(&out);
+    let spam = kept.iter().filter(|r| r["label"] == "spam").count();
+    assert!(spam > 0 && spam <= 40 && kept.len() == 2 * spam, "balanced, capped: {} kept, {spam} spam", kept.len());
+    assert!(stderr(&o).contains(&format!("kept {} of 1032 records", kept.len())), "{}", stderr(&o));
+    let mut last = None;
+    for r in &kept {
+        let i = batched.iter().position(|b| b["text"] == r["text"]).unwrap();
+        assert!(last < Some(i), "not in input order");
+        last = Some(i);
+        assert_eq!(r["label"], batched[i]["prediction"]);
+        assert!(r["confidence"].as_f64().unwrap() > 0.9 && r["margin"].as_f64().unwrap() > 0.8, "{r}");
+    }
+    // The most confident of each class were kept.
+    let floor = |label: &str| {
+        kept.iter().filter(|r| r["label"] == label).map(|r| r["confidence"].as_f64().unwrap()).fold(1.0, f64::min)
+    };
+    for label in ["ham", "spam"] {
+        let better = batched
+            .iter()
+            .filter(|b| b["prediction"] == label && b["confidence"].as_f64().unwrap() > floor(label))
+            .count();
+        assert!(better < kept.len() / 2, "{label}: {better} more confident records were dropped");
+    }
+
+    // Bad input: one sentence, exit 2, nothing written.
+    let bad = |args: &[&str], expected: &[&str]| {
+        assert_bad_input(&slm(args), expected);
+    };
+    let (u, o2) = (unlabeled.to_str().unwrap(), tmp.path().join("x.jsonl"));
+    let o2 = o2.to_str().unwrap();
+    bad(
+        &["pseudo-label", "--model", &model, "--input", u, "--out", o2, "--threshold", "0"],
+        &["--threshold", "(0, 1]"],
+    );
+    bad(
+        &["pseudo-label", "--model", &model, "--input", &val, "--out", o2],
+        &["val.jsonl:1", "`label`", "--label-field"],
+    );
+    let empty = tmp.path().join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    bad(
+        &["pseudo-label", "--model", &model, "--input", empty.to_str().unwrap(), "--out", o2],
+        &["empty.jsonl", "holds no records"],
+    );
+    bad(
+        &["classify", "--model", &model, "--input", u, "--out", o2, "--field", "body"],
+        &["unlabeled.jsonl:1", "no field `body`"],
+    );
+    bad(&["classify", "--model", &model, "--prompt", "hi", "--probs"], &["--probs does not apply to --prompt"]);
+    let txt = tmp.path().join("x.txt");
+    bad(&["pseudo-label", "--model", &model, "--input", u, "--out", txt.to_str().unwrap()], &["x.txt", "label field"]);
+    let lm = import_tiny(tmp.path(), "lm");
+    bad(&["classify", "--model", &lm, "--prompt", "hi"], &["config.json", "no classification head"]);
+    assert!(!Path::new(o2).exists(), "a failed run wrote its output");
+}
