@@ -100,13 +100,14 @@ pub fn stream(
     Ok(count)
 }
 
-/// The text field of `reader`'s records: `text` for plain text (where `--field` is refused), else `field`.
+/// The text field of `reader`'s records: `text` for plain text, where each line is one record's text and
+/// `--field` is refused; else `field`.
 ///
 /// # Errors
 /// `--field` given for a plain-text input.
 pub fn text_field(reader: &Reader, field: &str, given: &Given) -> Result<String, CliError> {
     if reader.format() == Format::Text {
-        given.refuse(&["field"], "a plain-text --input (each line is a text)")?;
+        given.refuse(&["field"], "a plain-text --input (each line is one record's text)")?;
         Ok(TEXT_FIELD.to_owned())
     } else {
         Ok(field.to_owned())

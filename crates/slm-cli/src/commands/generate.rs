@@ -194,13 +194,7 @@ pub fn run(args: Args, given: &Given) -> Result<ExitCode, CliError> {
         (None, Some(input), Some(out)) => {
             ensure_distinct(out, &[input.as_path()])?;
             let mut reader = Reader::open(input)?;
-            // A plain-text input's prompt is each line, held in its one field.
-            let field = if reader.format() == Format::Text {
-                given.refuse(&["field"], "a plain-text --input (each line is a prompt)")?;
-                TEXT_FIELD.to_owned()
-            } else {
-                args.field.clone()
-            };
+            let field = super::classify::text_field(&reader, &args.field, given)?;
             let out_format = Format::from_path(out);
             let mut columns = reader.header().map_or_else(|| vec![field.clone()], <[String]>::to_vec);
             columns.push("generation".into());
