@@ -15,10 +15,7 @@ use crate::CliError;
 use crate::progress::Bar;
 
 fn python(args: &Args) -> PathBuf {
-    args.python.clone().unwrap_or_else(|| {
-        let system = PathBuf::from("/usr/bin/python3");
-        if system.exists() { system } else { PathBuf::from("python3") }
-    })
+    args.python.clone().unwrap_or_else(slm_eval::passk::sandbox::default_python)
 }
 
 pub fn pass_at_k(args: &Args) -> Result<Report, CliError> {

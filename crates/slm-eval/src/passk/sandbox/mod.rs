@@ -133,6 +133,13 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// The interpreter used when none is given: the system's `/usr/bin/python3` where it exists (readable by
+/// a sandbox uid, unlike interpreters installed in a home directory), else `python3` on `PATH`.
+pub fn default_python() -> PathBuf {
+    let system = PathBuf::from("/usr/bin/python3");
+    if system.exists() { system } else { PathBuf::from("python3") }
+}
+
 /// `name` as an absolute path: as it is if it has a slash, else looked up on `PATH`.
 fn absolute(name: &Path) -> io::Result<PathBuf> {
     if name.components().count() > 1 {
@@ -401,7 +408,7 @@ mod tests {
     #[test]
     fn limits_only_mode_still_enforces_time_and_memory() {
         let limits = Limits { timeout: Duration::from_millis(1500), memory_bytes: 512 << 20, ..Limits::default() };
-        let sandbox = Sandbox::new(Path::new("python3"), limits, Isolation::LimitsOnly).unwrap();
+        let sandbox = Sandbox::new(&default_python(), limits, Isolation::LimitsOnly).unwrap();
         let worker = sandbox.worker(0).unwrap();
         assert_eq!(sandbox.run(&worker, "assert 1 + 1 == 2\n").unwrap(), Outcome::Passed);
         assert_eq!(sandbox.run(&worker, "while True:\n    pass\n").unwrap(), Outcome::TimedOut);
