@@ -125,3 +125,46 @@ fn classify_equals_the_trainers_evaluation_and_pseudo_labels_follow_the_rule() {
     bad(&["classify", "--model", &lm, "--prompt", "hi"], &["config.json", "no classification head"]);
     assert!(!Path::new(o2).exists(), "a failed run wrote its output");
 }
+
+#[test]
+fn pseudo_labels_of_a_causal_lm_are_its_greedy_completions_and_the_most_confident_stay() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lm = import_tiny(tmp.path(), "lm");
+    let input = tmp.path().join("q.jsonl");
+    let prompts = ["To be", "KING", "O, ", "First", "What say"];
+    let lines: String = prompts.iter().map(|p| format!("{}\n", serde_json::json!({"prompt": p}))).collect();
+    std::fs::write(&input, lines).unwrap();
+    let run = |out: &str, extra: &[&str]| {
+        let out = tmp.path().join(out);
+        #[rustfmt::skip]
+        let args = [&["pseudo-label", "--model", &lm, "--input", input.to_str().unwrap(), "--field", "prompt",
+            "--out", out.to_str().unwrap(), "--max-new-tokens", "8"][..], extra].concat();
+        let o = slm(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        read_jsonl(&out)
+    };
+    let all = run("all.jsonl", &["--threshold", "0.0001"]);
+    assert_eq!(all.len(), prompts.len());
+    // The completions are `slm generate`'s greedy ones.
+    let generations = tmp.path().join("g.jsonl");
+    #[rustfmt::skip]
+    let o = slm(&["generate", "--model", &lm, "--input", input.to_str().unwrap(), "--out",
+        generations.to_str().unwrap(), "--max-new-tokens", "8"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for (p, g) in all.iter().zip(read_jsonl(&generations)) {
+        assert_eq!(p["completion"], g["generation"]);
+        let c = p["confidence"].as_f64().unwrap();
+        assert!(c > 0.0 && c <= 1.0, "{p}");
+    }
+    // --top-k 2 keeps the two most confident, in input order.
+    let mut by_confidence: Vec<&Value> = all.iter().collect();
+    by_confidence.sort_by(|a, b| b["confidence"].as_f64().unwrap().total_cmp(&a["confidence"].as_f64().unwrap()));
+    let top = run("top.jsonl", &["--threshold", "0.0001", "--top-k", "2"]);
+    let mut want: Vec<&Value> = by_confidence[..2].to_vec();
+    want.sort_by_key(|r| prompts.iter().position(|p| r["prompt"] == *p));
+    assert_eq!(top.iter().collect::<Vec<_>>(), want);
+    let out = tmp.path().join("x.jsonl");
+    #[rustfmt::skip]
+    assert_bad_input(&slm(&["pseudo-label", "--model", &lm, "--input", input.to_str().unwrap(), "--field", "prompt",
+        "--out", out.to_str().unwrap(), "--balance"]), &["--balance does not apply to a causal LM"]);
+}

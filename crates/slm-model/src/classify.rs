@@ -9,7 +9,7 @@ use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use tokenizers::Tokenizer;
 
-use crate::io::model_dir::read_json_if_present;
+use crate::io::model_dir::{read_json_if_present, read_tokenizer};
 use crate::specials::Specials;
 use crate::{Head, ModelError, Result, TokenLayout, Transformer};
 
@@ -51,7 +51,14 @@ impl Classifier {
     /// # Errors
     /// A missing or malformed file, or a model without a classification head.
     pub fn load(dir: &Path, device: &Device) -> Result<Classifier> {
-        let mut model = Transformer::load(dir, device)?;
+        Classifier::with_model(Transformer::load(dir, device)?, dir)
+    }
+
+    /// A classifier over `model`, loaded from `dir`, with the tokenizer files of `dir`.
+    ///
+    /// # Errors
+    /// A missing or malformed file, or a model without a classification head.
+    pub fn with_model(mut model: Transformer, dir: &Path) -> Result<Classifier> {
         if model.config.head != Head::Classification {
             return Err(ModelError::format(
                 dir.join("config.json"),
@@ -59,12 +66,10 @@ impl Classifier {
             ));
         }
         model.merge_lora();
-        let tok_path = dir.join("tokenizer.json");
-        let tokenizer = Tokenizer::from_file(&tok_path)
-            .map_err(|e| ModelError::format(&tok_path, format!("not a valid tokenizer: {e}")))?;
+        let tokenizer = read_tokenizer(dir)?;
         let config = read_json_if_present(dir, "tokenizer_config.json")?.unwrap_or_default();
         let specials = Specials::of(&tokenizer, config["eos_token"].as_str())
-            .ok_or_else(|| ModelError::format(&tok_path, Specials::MISSING))?;
+            .ok_or_else(|| ModelError::format(dir.join("tokenizer.json"), Specials::MISSING))?;
         Ok(Classifier { model, tokenizer, specials })
     }
 

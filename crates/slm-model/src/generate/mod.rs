@@ -80,12 +80,17 @@ impl Generator {
     /// # Errors
     /// A missing or malformed file.
     pub fn load(dir: &Path, device: &Device) -> Result<Generator> {
-        let mut model = Transformer::load(dir, device)?;
+        Generator::with_model(Transformer::load(dir, device)?, dir)
+    }
+
+    /// A generator over `model`, loaded from `dir`, with the tokenizer and configuration files of `dir`.
+    ///
+    /// # Errors
+    /// A missing or malformed file.
+    pub fn with_model(mut model: Transformer, dir: &Path) -> Result<Generator> {
         // An adapter directory: fold the adapters in once rather than paying their matmuls per token.
         model.merge_lora();
-        let tok_path = dir.join("tokenizer.json");
-        let tokenizer = Tokenizer::from_file(&tok_path)
-            .map_err(|e| ModelError::format(&tok_path, format!("not a valid tokenizer: {e}")))?;
+        let tokenizer = crate::io::model_dir::read_tokenizer(dir)?;
         let gen_config = read_json_if_present(dir, "generation_config.json")?.unwrap_or_default();
         let stop: Vec<u32> = match &gen_config["eos_token_id"] {
             Value::Number(n) => n.as_u64().into_iter().map(|x| x as u32).collect(),
