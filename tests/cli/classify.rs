@@ -168,3 +168,75 @@ fn pseudo_labels_of_a_causal_lm_are_its_greedy_completions_and_the_most_confiden
     assert_bad_input(&slm(&["pseudo-label", "--model", &lm, "--input", input.to_str().unwrap(), "--field", "prompt",
         "--out", out.to_str().unwrap(), "--balance"]), &["--balance does not apply to a causal LM"]);
 }
+
+#[test]
+fn self_training_keeps_only_rounds_that_raise_the_validation_score() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 30 labeled messages per class; 1500 more without labels.
+    let rows: Vec<Value> = read_jsonl(&dataset("sms_spam/sms_spam.jsonl"));
+    let labeled: Vec<&Value> =
+        ["spam", "ham"].iter().flat_map(|c| rows.iter().filter(|r| r["label"] == *c).take(30)).collect();
+    let unlabeled: Vec<Value> =
+        rows.iter().skip(200).take(1500).map(|r| serde_json::json!({"text": r["text"]})).collect();
+    let (lab, unl) = (tmp.path().join("labeled.jsonl"), tmp.path().join("unlabeled.jsonl"));
+    std::fs::write(&lab, labeled.iter().map(|r| format!("{r}\n")).collect::<String>()).unwrap();
+    std::fs::write(&unl, unlabeled.iter().map(|r| format!("{r}\n")).collect::<String>()).unwrap();
+    let run = tmp.path().join("st");
+    let set = |kv: &str| ["--set".to_owned(), kv.to_owned()];
+    let mut args: Vec<String> =
+        ["train", "recipes/sms-spam-classify.toml", "--out", run.to_str().unwrap()].map(String::from).to_vec();
+    for kv in [
+        format!("data.train={}", lab.display()),
+        "train.max_steps=60".into(),
+        "train.batch_size=16".into(),
+        "eval.every=20".into(),
+        "eval.metric=macro_f1".into(),
+        "tokenizer.vocab_size=500".into(),
+        format!("self_training.unlabeled={}", unl.display()),
+        "self_training.rounds=3".into(),
+        "self_training.threshold=0.7".into(),
+        "self_training.max_ratio=4".into(),
+    ] {
+        args.extend(set(&kv));
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = slm(&refs);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let log = std::fs::read_to_string(run.join("self_training.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = log.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    assert!(rows.len() >= 2, "{log}");
+    let mut best = f64::NEG_INFINITY;
+    let mut best_round = 0;
+    for (i, row) in rows.iter().enumerate() {
+        let score: f64 = row[3].parse().unwrap();
+        let kept = row[4] == "true";
+        assert_eq!(kept, score > best, "round {i}: {log}");
+        if kept {
+            (best, best_round) = (score, i);
+        }
+        if i > 0 {
+            // Labeled records and at most 4 pseudo-labeled per labeled one, balanced across the classes.
+            let pseudo: usize = row[1].parse().unwrap();
+            assert!(pseudo > 0 && pseudo <= 4 * 48, "{log}");
+            let counts: Vec<&str> = row[2].split(' ').map(|c| c.split(':').nth(1).unwrap()).collect();
+            assert!(counts.windows(2).all(|w| w[0] == w[1]), "balanced: {log}");
+            let data = std::fs::read_to_string(run.join(format!("data/round-{i}.jsonl"))).unwrap();
+            assert_eq!(data.lines().count(), 48 + pseudo);
+        }
+        if !kept {
+            assert_eq!(i, rows.len() - 1, "a rolled-back round ends the search: {log}");
+        }
+    }
+    assert!(best >= rows[0][3].parse::<f64>().unwrap());
+    // final/ is the best round's best model.
+    let best_dir = run.join(format!("round-{best_round}/best"));
+    let read = |d: &Path| std::fs::read(d.join("model.safetensors")).unwrap();
+    assert!(read(&run.join("final")) == read(&best_dir), "final/ is not round {best_round}'s model");
+
+    let mut resumed = refs.clone();
+    resumed.extend(["--force", "--stop-after", "3"]);
+    assert_bad_input(&slm(&resumed), &["--stop-after do not apply to a [self_training] recipe"]);
+    let mut bad = refs.clone();
+    bad.extend(["--force", "--set", "self_training.threshold=0"]);
+    assert_bad_input(&slm(&bad), &["self_training.threshold", "(0, 1]"]);
+}

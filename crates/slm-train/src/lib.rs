@@ -16,6 +16,7 @@ pub mod plot;
 pub mod pseudo;
 pub mod recipe;
 pub mod schedule;
+pub mod self_training;
 pub mod trainer;
 
 pub use error::{Result, TrainError};

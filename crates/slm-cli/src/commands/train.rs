@@ -68,7 +68,25 @@ pub fn run(args: Args) -> Result<ExitCode, CliError> {
     let recipe = Recipe::load(&recipe_path, &overrides)?;
     let opts = RunOptions { resume: args.resume.is_some(), overwrite: args.force, stop_after: args.stop_after };
     let mut view = View::new();
-    let summary = slm_train::train(&recipe, &opts, &mut view)?;
+    let summary = if recipe.self_training.is_some() {
+        if opts.resume || opts.stop_after.is_some() {
+            return Err(CliError::Usage(
+                "--resume and --stop-after do not apply to a [self_training] recipe (its rounds are whole runs)".into(),
+            ));
+        }
+        let (rounds, summary) = slm_train::self_training::self_train(&recipe, &opts, &mut view)?;
+        let kept: Vec<String> = rounds.iter().filter(|r| r.kept).map(|r| r.round.to_string()).collect();
+        eprintln!(
+            "self-training: {} rounds, best score {:.4} (rounds kept: {}); see {}",
+            rounds.len(),
+            summary.best_metric.unwrap_or(f64::NAN),
+            kept.join(", "),
+            recipe.out.join("self_training.csv").display()
+        );
+        summary
+    } else {
+        slm_train::train(&recipe, &opts, &mut view)?
+    };
     view.finish();
     if args.json {
         let json = serde_json::json!({

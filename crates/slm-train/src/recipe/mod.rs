@@ -56,6 +56,8 @@ pub struct Recipe {
     pub lora: Option<slm_model::nn::LoraConfig>,
     /// Distillation from a teacher model that shares the tokenizer.
     pub distill: Option<DistillSection>,
+    /// Self-training on unlabeled data (classifiers).
+    pub self_training: Option<SelfTrainingSection>,
 }
 
 fn default_seed() -> u64 {
@@ -176,8 +178,26 @@ impl Recipe {
         if self.eval.metric == EvalMetric::RougeL && self.eval.generate == 0 {
             return Err("eval.metric = \"rouge_l\" needs eval.generate > 0".into());
         }
-        if self.eval.metric == EvalMetric::Accuracy && self.model.head != Head::Classification {
-            return Err("eval.metric = \"accuracy\" needs model.head = \"classification\"".into());
+        let classifies = matches!(self.eval.metric, EvalMetric::Accuracy | EvalMetric::MacroF1);
+        if classifies && self.model.head != Head::Classification {
+            return Err(format!("eval.metric = \"{}\" needs model.head = \"classification\"", self.eval.metric.name()));
+        }
+        if let Some(st) = &self.self_training {
+            if self.data.format != DataFormat::Classification {
+                return Err("[self_training] needs data.format = \"classification\"".into());
+            }
+            if st.unlabeled.as_os_str().is_empty() {
+                return Err("self_training.unlabeled must name the file of unlabeled records".into());
+            }
+            if !(st.threshold > 0.0 && st.threshold <= 1.0) {
+                return Err(format!("self_training.threshold must be in (0, 1], got {}", st.threshold));
+            }
+            if st.rounds == 0 || st.top_k_per_class == Some(0) {
+                return Err("self_training.rounds and self_training.top_k_per_class must be at least 1".into());
+            }
+            if st.max_ratio.is_some_and(|r| r.is_nan() || r <= 0.0) {
+                return Err("self_training.max_ratio must be > 0".into());
+            }
         }
         if self.data.format == DataFormat::Classification && self.model.head != Head::Classification {
             return Err("data.format = \"classification\" needs model.head = \"classification\"".into());

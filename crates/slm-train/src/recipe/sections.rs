@@ -21,6 +21,42 @@ pub struct DistillSection {
     pub alpha: f64,
 }
 
+/// `[self_training]`: rounds of pseudo-labeling the unlabeled data with the best model so far and training
+/// again on the labeled and the kept pseudo-labeled records; a round is kept only if it raises the
+/// validation score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SelfTrainingSection {
+    /// The unlabeled records (.jsonl, .csv, .tsv, .txt).
+    pub unlabeled: PathBuf,
+    /// Their text field.
+    pub field: String,
+    /// Pseudo-labeling rounds after the supervised one.
+    pub rounds: usize,
+    /// Keep pseudo-labels whose probability is above this, in (0, 1].
+    pub threshold: f32,
+    /// At most this many pseudo-labels per class, the most confident.
+    pub top_k_per_class: Option<usize>,
+    /// The same number of pseudo-labels for every class.
+    pub balance: bool,
+    /// At most this many pseudo-labeled records per labeled training record (the most confident).
+    pub max_ratio: Option<f64>,
+}
+
+impl Default for SelfTrainingSection {
+    fn default() -> Self {
+        SelfTrainingSection {
+            unlabeled: PathBuf::new(),
+            field: "text".into(),
+            rounds: 3,
+            threshold: 0.9,
+            top_k_per_class: None,
+            balance: true,
+            max_ratio: None,
+        }
+    }
+}
+
 /// `[model]`: `from` a model directory, or an architecture.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -192,6 +228,8 @@ pub enum EvalMetric {
     RougeL,
     /// Classification accuracy.
     Accuracy,
+    /// Classification macro-F1 (the mean of the per-class F1 scores).
+    MacroF1,
 }
 
 impl EvalMetric {
@@ -201,6 +239,7 @@ impl EvalMetric {
             EvalMetric::Loss => "loss",
             EvalMetric::RougeL => "rouge_l",
             EvalMetric::Accuracy => "accuracy",
+            EvalMetric::MacroF1 => "macro_f1",
         }
     }
 }

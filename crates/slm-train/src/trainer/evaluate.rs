@@ -46,6 +46,7 @@ impl Run {
         let score = match self.recipe.eval.metric {
             EvalMetric::RougeL => rouge_l.unwrap_or(0.0),
             EvalMetric::Accuracy => accuracy.unwrap_or(0.0),
+            EvalMetric::MacroF1 => report.as_ref().map_or(0.0, |r| r.macro_f1),
             EvalMetric::Loss => -loss,
         };
         let best = self.state.best_val.is_none_or(|b| score > b);
