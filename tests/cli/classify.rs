@@ -169,20 +169,18 @@ fn pseudo_labels_of_a_causal_lm_are_its_greedy_completions_and_the_most_confiden
         "--out", out.to_str().unwrap(), "--balance"]), &["--balance does not apply to a causal LM"]);
 }
 
-#[test]
-fn self_training_keeps_only_rounds_that_raise_the_validation_score() {
-    let tmp = tempfile::tempdir().unwrap();
-    // 30 labeled messages per class; 1500 more without labels.
+/// Runs a spam self-training recipe on 30 labeled messages per class and 1,500 unlabeled ones, with
+/// `extra` settings; returns the run directory.
+fn self_train(tmp: &Path, name: &str, extra: &[&str]) -> std::path::PathBuf {
     let rows: Vec<Value> = read_jsonl(&dataset("sms_spam/sms_spam.jsonl"));
     let labeled: Vec<&Value> =
         ["spam", "ham"].iter().flat_map(|c| rows.iter().filter(|r| r["label"] == *c).take(30)).collect();
     let unlabeled: Vec<Value> =
         rows.iter().skip(200).take(1500).map(|r| serde_json::json!({"text": r["text"]})).collect();
-    let (lab, unl) = (tmp.path().join("labeled.jsonl"), tmp.path().join("unlabeled.jsonl"));
+    let (lab, unl) = (tmp.join("labeled.jsonl"), tmp.join("unlabeled.jsonl"));
     std::fs::write(&lab, labeled.iter().map(|r| format!("{r}\n")).collect::<String>()).unwrap();
     std::fs::write(&unl, unlabeled.iter().map(|r| format!("{r}\n")).collect::<String>()).unwrap();
-    let run = tmp.path().join("st");
-    let set = |kv: &str| ["--set".to_owned(), kv.to_owned()];
+    let run = tmp.join(name);
     let mut args: Vec<String> =
         ["train", "recipes/sms-spam-classify.toml", "--out", run.to_str().unwrap()].map(String::from).to_vec();
     for kv in [
@@ -193,15 +191,35 @@ fn self_training_keeps_only_rounds_that_raise_the_validation_score() {
         "eval.metric=macro_f1".into(),
         "tokenizer.vocab_size=500".into(),
         format!("self_training.unlabeled={}", unl.display()),
-        "self_training.rounds=3".into(),
         "self_training.threshold=0.7".into(),
         "self_training.max_ratio=4".into(),
-    ] {
-        args.extend(set(&kv));
+    ]
+    .into_iter()
+    .chain(extra.iter().map(|s| (*s).to_owned()))
+    {
+        args.extend(["--set".to_owned(), kv]);
     }
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let o = slm(&refs);
     assert!(o.status.success(), "{}", stderr(&o));
+    run
+}
+
+/// The records `slm pseudo-label` keeps with the round-0 model of `run` under the recipe's rule.
+fn pseudo_labels_of_round_0(tmp: &Path, run: &Path) -> Vec<Value> {
+    let out = tmp.join(format!("{}-pseudo.jsonl", run.file_name().unwrap().to_str().unwrap()));
+    #[rustfmt::skip]
+    let o = slm(&["pseudo-label", "--model", run.join("round-0/best").to_str().unwrap(), "--input",
+        tmp.join("unlabeled.jsonl").to_str().unwrap(), "--out", out.to_str().unwrap(), "--threshold", "0.7",
+        "--top-k", "192", "--balance"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    read_jsonl(&out)
+}
+
+#[test]
+fn self_training_keeps_only_rounds_that_raise_the_validation_score() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = self_train(tmp.path(), "st", &["self_training.rounds=3"]);
     let log = std::fs::read_to_string(run.join("self_training.csv")).unwrap();
     let rows: Vec<Vec<&str>> = log.lines().skip(1).map(|l| l.split(',').collect()).collect();
     assert!(rows.len() >= 2, "{log}");
@@ -233,10 +251,31 @@ fn self_training_keeps_only_rounds_that_raise_the_validation_score() {
     let read = |d: &Path| std::fs::read(d.join("model.safetensors")).unwrap();
     assert!(read(&run.join("final")) == read(&best_dir), "final/ is not round {best_round}'s model");
 
-    let mut resumed = refs.clone();
-    resumed.extend(["--force", "--stop-after", "3"]);
-    assert_bad_input(&slm(&resumed), &["--stop-after do not apply to a [self_training] recipe"]);
-    let mut bad = refs.clone();
-    bad.extend(["--force", "--set", "self_training.threshold=0"]);
-    assert_bad_input(&slm(&bad), &["self_training.threshold", "(0, 1]"]);
+    // Round 1 trained on exactly the records `slm pseudo-label` keeps with the round-0 model.
+    let round1: Vec<Value> = read_jsonl(&run.join("data/round-1.jsonl")).split_off(48);
+    let want: Vec<Value> = pseudo_labels_of_round_0(tmp.path(), &run)
+        .iter()
+        .map(|r| serde_json::json!({"text": r["text"], "label": r["label"]}))
+        .collect();
+    assert_eq!(round1, want);
+
+    // FixMatch: the same labels, predicted from the plain texts, on strongly augmented copies.
+    let fixmatch = self_train(tmp.path(), "fm", &["self_training.rounds=1", "self_training.consistency=fixmatch"]);
+    let augmented: Vec<Value> = read_jsonl(&fixmatch.join("data/round-1.jsonl")).split_off(48);
+    let plain = pseudo_labels_of_round_0(tmp.path(), &fixmatch);
+    assert_eq!(augmented.len(), plain.len());
+    let changed = augmented.iter().zip(&plain).filter(|(a, p)| a["text"] != p["text"]).count();
+    assert!(augmented.iter().zip(&plain).all(|(a, p)| a["label"] == p["label"]));
+    assert!(changed * 10 >= plain.len() * 9, "{changed} of {} texts augmented", plain.len());
+
+    let recipe = ["train", "recipes/sms-spam-classify.toml", "--out", run.to_str().unwrap(), "--force"];
+    let st = ["--set", "self_training.unlabeled=x.jsonl"];
+    assert_bad_input(
+        &slm(&[&recipe[..], &st, &["--stop-after", "3"]].concat()),
+        &["--stop-after do not apply to a [self_training] recipe"],
+    );
+    assert_bad_input(
+        &slm(&[&recipe[..], &st, &["--set", "self_training.threshold=0"]].concat()),
+        &["self_training.threshold", "(0, 1]"],
+    );
 }

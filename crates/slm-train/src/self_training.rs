@@ -16,6 +16,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 use slm_data::records::{Reader, field_str};
 use slm_model::classify::Classifier;
@@ -23,7 +25,7 @@ use slm_model::classify::Classifier;
 use crate::Observer;
 use crate::error::{Result, TrainError};
 use crate::pseudo::{Pseudo, Selection};
-use crate::recipe::{Recipe, SelfTrainingSection};
+use crate::recipe::{Consistency, Recipe, SelfTrainingSection};
 use crate::trainer::{RunOptions, Summary, train};
 
 /// One round of self-training.
@@ -74,7 +76,7 @@ pub fn self_train(recipe: &Recipe, opts: &RunOptions, obs: &mut dyn Observer) ->
     write_round(&mut log, &run, &rounds[0])?;
     for round in 1..=st.rounds {
         let best_dir = best_model(&best.1)?;
-        let (records, per_class) = pseudo_records(recipe, &st, &best_dir, &texts, &labeled_train)?;
+        let (records, per_class) = pseudo_records(recipe, &st, &best_dir, &texts, &labeled_train, round)?;
         if records.is_empty() {
             obs.note(&format!(
                 "self-training stops: no pseudo-label passes the selection in round {round} (threshold {}{})",
@@ -158,6 +160,7 @@ fn pseudo_records(
     dir: &Path,
     texts: &[String],
     labeled_train: &Path,
+    round: usize,
 ) -> Result<(Vec<serde_json::Value>, PerClass)> {
     let device =
         recipe.backend.device().map_err(|e| TrainError::Data { path: dir.to_owned(), problem: e.to_string() })?;
@@ -179,12 +182,30 @@ fn pseudo_records(
     let labels = classifier.labels();
     let selected = selection.select(&predictions, labels.len());
     let (text_field, label_field) = (&recipe.data.text_field, &recipe.data.label_field);
+    let mut rng = ChaCha8Rng::seed_from_u64(recipe.seed ^ (round as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let records = selected
         .kept
         .iter()
-        .map(|&i| json!({text_field: texts[i], label_field: labels[predictions[i].label]}))
+        .map(|&i| {
+            let text = match st.consistency {
+                Consistency::None => texts[i].clone(),
+                Consistency::Fixmatch => strong_view(&texts[i], &mut rng),
+            };
+            json!({text_field: text, label_field: labels[predictions[i].label]})
+        })
         .collect();
     Ok((records, labels.iter().cloned().zip(selected.per_class).collect()))
+}
+
+/// FixMatch's strong view of a text: random deletion, swap and synonym replacement (WordNet), each of 20%
+/// of the words, one after the other (an operation that cannot change the text leaves it).
+fn strong_view(text: &str, rng: &mut ChaCha8Rng) -> String {
+    use slm_data::augment::{Delete, Lexicon, Swap, Synonym, TextOp};
+    static LEXICON: std::sync::OnceLock<std::sync::Arc<Lexicon>> = std::sync::OnceLock::new();
+    let lexicon = LEXICON.get_or_init(|| std::sync::Arc::new(Lexicon::wordnet())).clone();
+    let ops: [Box<dyn TextOp>; 3] =
+        [Box::new(Delete { p: 0.2 }), Box::new(Swap { p: 0.2 }), Box::new(Synonym { p: 0.2, lexicon })];
+    ops.iter().fold(text.to_owned(), |t, op| op.apply(&t, rng).ok().flatten().unwrap_or(t))
 }
 
 /// The labeled training records followed by the pseudo-labeled ones, as JSON Lines.

@@ -41,6 +41,20 @@ pub struct SelfTrainingSection {
     pub balance: bool,
     /// At most this many pseudo-labeled records per labeled training record (the most confident).
     pub max_ratio: Option<f64>,
+    /// How a pseudo-labeled record is trained on.
+    pub consistency: Consistency,
+}
+
+/// How self-training trains on a pseudo-labeled record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Consistency {
+    /// On its text, with the label predicted from that text.
+    #[default]
+    None,
+    /// FixMatch's rule: the label is predicted from the plain text, the loss is taken on a strongly
+    /// augmented copy (random deletion, swap and synonym replacement, each of 20% of the words).
+    Fixmatch,
 }
 
 impl Default for SelfTrainingSection {
@@ -53,6 +67,7 @@ impl Default for SelfTrainingSection {
             top_k_per_class: None,
             balance: true,
             max_ratio: None,
+            consistency: Consistency::None,
         }
     }
 }
