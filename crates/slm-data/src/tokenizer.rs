@@ -165,7 +165,19 @@ pub fn load(path: &Path) -> Result<Tokenizer> {
     if !path.is_file() {
         return Err(DataError::io(path, std::io::Error::from(std::io::ErrorKind::NotFound)));
     }
-    Tokenizer::from_file(path).map_err(|e| tk_error(path, e))
+    let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
+    // The tokenizers crate panics on some malformed files (a truncated `decoder`, a bad `Precompiled`
+    // normalizer): broken JSON is refused first, and a panic on well-formed JSON becomes this file's error
+    // (its message silenced: it is reported as one sentence).
+    serde_json::from_str::<serde::de::IgnoredAny>(&text).map_err(|e| tk_error(path, format!("not JSON: {e}")))?;
+    let quiet = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let parsed = std::panic::catch_unwind(|| text.parse::<Tokenizer>());
+    std::panic::set_hook(quiet);
+    match parsed {
+        Ok(tokenizer) => tokenizer.map_err(|e| tk_error(path, e)),
+        Err(_) => Err(tk_error(path, "not a tokenizer the tokenizers library can read")),
+    }
 }
 
 /// Encodes `text` (no special tokens added) into token ids.

@@ -28,3 +28,15 @@ fn slm_tokenizers_encode_like_python() {
         }
     }
 }
+
+/// Files on which the tokenizers library itself panics (found by the `model_dir_json` fuzz target): a
+/// truncated `decoder`, and well-formed JSON with an unreadable `Precompiled` normalizer. Each is one error
+/// naming the file.
+#[test]
+fn malformed_tokenizer_files_are_errors_not_panics() {
+    for name in ["truncated-decoder.json", "bad-precompiled.json"] {
+        let path = slm_testkit::testdata("tokenizer/fuzz").join(name);
+        let err = slm_data::tokenizer::load(&path).err().unwrap_or_else(|| panic!("{name} loaded"));
+        assert!(err.to_string().contains(name), "{err}");
+    }
+}

@@ -87,6 +87,6 @@ pub fn read_json_if_present(dir: &Path, name: &str) -> Result<Option<serde_json:
 /// The file is missing or not a tokenizer.
 pub fn read_tokenizer(dir: &Path) -> Result<tokenizers::Tokenizer> {
     let path = dir.join("tokenizer.json");
-    tokenizers::Tokenizer::from_file(&path)
+    slm_data::tokenizer::load(&path)
         .map_err(|e| crate::ModelError::format(&path, format!("not a valid tokenizer: {e}")))
 }

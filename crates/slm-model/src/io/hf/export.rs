@@ -82,8 +82,7 @@ pub fn save_pretrained(
     if !tok_path.is_file() {
         return Err(ModelError::format(&tok_path, "is missing; a model directory needs its tokenizer"));
     }
-    let tokenizer = tokenizers::Tokenizer::from_file(&tok_path)
-        .map_err(|e| ModelError::format(&tok_path, format!("not a valid tokenizer: {e}")))?;
+    let tokenizer = crate::io::model_dir::read_tokenizer(tokenizer_dir)?;
     let id = |key: &str| tok_config[key].as_str().and_then(|t| tokenizer.token_to_id(t));
     let (bos, eos, pad) = (id("bos_token"), id("eos_token"), id("pad_token"));
     config["bos_token_id"] = json!(bos);

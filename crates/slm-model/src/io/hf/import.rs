@@ -37,9 +37,7 @@ pub fn import_hf_dir(src: &Path, out: &Path, overwrite: bool) -> Result<ImportSu
     let device = burn::prelude::Device::flex();
     let model = Transformer::load(src, &device)?;
     let architecture = model.config.to_hf()["architectures"][0].as_str().unwrap_or_default().to_owned();
-    let tok = src.join("tokenizer.json");
-    tokenizers::Tokenizer::from_file(&tok)
-        .map_err(|e| ModelError::format(&tok, format!("not a valid tokenizer: {e}")))?;
+    crate::io::model_dir::read_tokenizer(src)?;
     let tmp = staging_dir(out)?;
     if src.join("model.safetensors.index.json").is_file() {
         // Shards are merged into one f32 model.safetensors.
