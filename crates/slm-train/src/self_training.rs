@@ -80,7 +80,7 @@ pub fn self_train(recipe: &Recipe, opts: &RunOptions, obs: &mut dyn Observer) ->
         if records.is_empty() {
             obs.note(&format!(
                 "self-training stops: no pseudo-label passes the selection in round {round} (threshold {}{})",
-                st.threshold,
+                st.threshold.of_round(round),
                 if st.balance { ", balanced: every class needs one" } else { "" }
             ));
             break;
@@ -174,7 +174,7 @@ fn pseudo_records(
     }
     let labeled = Reader::open(labeled_train)?.count();
     let selection = Selection {
-        threshold: st.threshold,
+        threshold: st.threshold.of_round(round),
         top_k: st.max_ratio.map(|r| (r * labeled as f64).floor() as usize),
         top_k_per_class: st.top_k_per_class,
         balance: st.balance,

@@ -189,8 +189,12 @@ impl Recipe {
             if st.unlabeled.as_os_str().is_empty() {
                 return Err("self_training.unlabeled must name the file of unlabeled records".into());
             }
-            if !(st.threshold > 0.0 && st.threshold <= 1.0) {
-                return Err(format!("self_training.threshold must be in (0, 1], got {}", st.threshold));
+            let thresholds = st.threshold.values();
+            if thresholds.is_empty() {
+                return Err("self_training.threshold must hold at least one value".into());
+            }
+            if let Some(t) = thresholds.iter().find(|t| !(**t > 0.0 && **t <= 1.0)) {
+                return Err(format!("self_training.threshold must be in (0, 1], got {t}"));
             }
             if st.rounds == 0 || st.top_k_per_class == Some(0) {
                 return Err("self_training.rounds and self_training.top_k_per_class must be at least 1".into());
@@ -267,5 +271,19 @@ mod tests {
         assert_eq!(r.optimizer.lr, 1e-4);
         assert_eq!(r.schedule.decay, Decay::Cosine);
         assert_eq!(Recipe::parse(&r.to_toml(), &[]).unwrap(), r);
+    }
+
+    #[test]
+    fn a_self_training_threshold_is_one_value_or_a_schedule() {
+        let base = "out = \"runs/x\"\n[model]\nhead = \"classification\"\n[data]\ntrain = \"t.jsonl\"\nformat = \"classification\"\n";
+        let with =
+            |t: &str| Recipe::parse(&format!("{base}[self_training]\nunlabeled = \"u.jsonl\"\nthreshold = {t}\n"), &[]);
+        let r = with("[0.99, 0.8]").unwrap();
+        let t = &r.self_training.as_ref().unwrap().threshold;
+        assert_eq!([1, 2, 5].map(|round| t.of_round(round)), [0.99, 0.8, 0.8]);
+        assert_eq!(Recipe::parse(&r.to_toml(), &[]).unwrap(), r);
+        assert_eq!(with("0.7").unwrap().self_training.unwrap().threshold.of_round(3), 0.7);
+        assert!(with("[0.9, 1.5]").unwrap_err().contains("self_training.threshold must be in (0, 1], got 1.5"));
+        assert!(with("[]").unwrap_err().contains("at least one value"));
     }
 }

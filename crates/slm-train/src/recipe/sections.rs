@@ -33,8 +33,9 @@ pub struct SelfTrainingSection {
     pub field: String,
     /// Pseudo-labeling rounds after the supervised one.
     pub rounds: usize,
-    /// Keep pseudo-labels whose probability is above this, in (0, 1].
-    pub threshold: f32,
+    /// Keep pseudo-labels whose probability is above this, in (0, 1]: one value, or one per round (the
+    /// last repeats).
+    pub threshold: Threshold,
     /// At most this many pseudo-labels per class, the most confident.
     pub top_k_per_class: Option<usize>,
     /// The same number of pseudo-labels for every class.
@@ -43,6 +44,34 @@ pub struct SelfTrainingSection {
     pub max_ratio: Option<f64>,
     /// How a pseudo-labeled record is trained on.
     pub consistency: Consistency,
+}
+
+/// The confidence threshold of self-training: one for every round, or a schedule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Threshold {
+    /// The same in every round.
+    Fixed(f32),
+    /// Round N uses the N-th value; rounds past the end use the last.
+    PerRound(Vec<f32>),
+}
+
+impl Threshold {
+    /// The threshold of `round` (1 is the first pseudo-labeling round).
+    pub fn of_round(&self, round: usize) -> f32 {
+        match self {
+            Threshold::Fixed(t) => *t,
+            Threshold::PerRound(ts) => ts[round.saturating_sub(1).min(ts.len().saturating_sub(1))],
+        }
+    }
+
+    /// Every value it holds.
+    pub fn values(&self) -> Vec<f32> {
+        match self {
+            Threshold::Fixed(t) => vec![*t],
+            Threshold::PerRound(ts) => ts.clone(),
+        }
+    }
 }
 
 /// How self-training trains on a pseudo-labeled record.
@@ -63,7 +92,7 @@ impl Default for SelfTrainingSection {
             unlabeled: PathBuf::new(),
             field: "text".into(),
             rounds: 3,
-            threshold: 0.9,
+            threshold: Threshold::Fixed(0.9),
             top_k_per_class: None,
             balance: true,
             max_ratio: None,
