@@ -19,7 +19,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::dedup::{TextFields, UnionFind, band_keys, candidate_pairs, jaccard, shingles};
 use crate::error::{DataError, Result};
 use crate::progress::Progress;
-use crate::records::{AtomicFile, Reader, ensure_distinct, field_str};
+use crate::records::{AtomicFile, Reader, ensure_distinct};
 use crate::text::{canonical, fingerprint};
 
 /// Which side of the split a record lands on.
@@ -281,13 +281,7 @@ fn index_records(input: &Path, opts: &SplitOptions, progress: &dyn Progress) -> 
     let mut last_pos = 0;
     for (ordinal, record) in reader.by_ref().enumerate() {
         let record = record?;
-        let required = |field: &String| {
-            field_str(&record.fields, field).map(|v| v.into_owned()).ok_or_else(|| DataError::MissingField {
-                path: input.to_owned(),
-                line: record.line,
-                field: field.clone(),
-            })
-        };
+        let required = |field: &String| record.require(input, field).map(|v| v.into_owned());
         let class = opts.stratify.as_ref().map(required).transpose()?;
         let group = opts.group.as_ref().map(required).transpose()?;
         let mut canon = None;

@@ -89,11 +89,7 @@ fn field_text(path: &Path, field: &str) -> Result<tempfile::NamedTempFile> {
     let mut tmp = tempfile::NamedTempFile::new().map_err(|e| DataError::io(std::env::temp_dir(), e))?;
     for record in crate::records::Reader::open(path)? {
         let record = record?;
-        let text = crate::records::field_str(&record.fields, field).ok_or_else(|| DataError::MissingField {
-            path: path.to_owned(),
-            line: record.line,
-            field: field.to_owned(),
-        })?;
+        let text = record.require(path, field)?;
         writeln!(tmp, "{}", text.replace('\n', " ")).map_err(|e| DataError::io(tmp.path(), e))?;
     }
     Ok(tmp)

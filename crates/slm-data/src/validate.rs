@@ -7,9 +7,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{DataError, Result};
+use crate::error::Result;
 use crate::progress::Progress;
-use crate::records::{Reader, Writer, ensure_distinct, field_str};
+use crate::records::{Reader, Writer, ensure_distinct};
 
 /// A language `slm validate` can parse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,11 +112,7 @@ pub fn validate_file(input: &Path, opts: &ValidateOptions, progress: &dyn Progre
         let record = record?;
         let mut code = String::new();
         for field in &opts.fields {
-            let value = field_str(&record.fields, field).ok_or_else(|| DataError::MissingField {
-                path: input.to_owned(),
-                line: record.line,
-                field: field.clone(),
-            })?;
+            let value = record.require(input, field)?;
             code.push_str(&value);
         }
         summary.total += 1;

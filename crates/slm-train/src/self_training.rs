@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
-use slm_data::records::{Reader, field_str};
+use slm_data::records::Reader;
 use slm_model::classify::Classifier;
 
 use crate::Observer;
@@ -141,11 +141,7 @@ fn unlabeled_texts(st: &SelfTrainingSection) -> Result<Vec<String>> {
     let mut texts = Vec::new();
     for record in Reader::open(path)? {
         let record = record?;
-        let text = field_str(&record.fields, &st.field).ok_or_else(|| TrainError::Data {
-            path: path.clone(),
-            problem: format!("line {}: the record has no field `{}`", record.line, st.field),
-        })?;
-        texts.push(text.into_owned());
+        texts.push(record.require(path, &st.field)?.into_owned());
     }
     Ok(texts)
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use serde_json::json;
-use slm_data::records::{Fields, Format, Reader, Record, TEXT_FIELD, Writer, ensure_distinct, field_str};
+use slm_data::records::{Fields, Format, Reader, Record, TEXT_FIELD, Writer, ensure_distinct};
 use slm_model::classify::{Classifier, Prediction};
 
 use crate::CliError;
@@ -83,13 +83,7 @@ pub fn stream(
     };
     for record in reader.by_ref() {
         let record = record?;
-        let text = field_str(&record.fields, field)
-            .ok_or_else(|| slm_data::DataError::MissingField {
-                path: path.clone(),
-                line: record.line,
-                field: field.to_owned(),
-            })?
-            .into_owned();
+        let text = record.require(&path, field)?.into_owned();
         batch.push((record, text));
         if batch.len() == batch_size.max(1) {
             flush(&mut batch)?;

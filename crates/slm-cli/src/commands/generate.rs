@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use slm_data::records::{Format, Reader, TEXT_FIELD, Writer, ensure_distinct, field_str};
+use slm_data::records::{Format, Reader, TEXT_FIELD, Writer, ensure_distinct};
 use slm_model::generate::beam::{BeamOptions, EarlyStopping};
 use slm_model::generate::sampling::SamplingOptions;
 use slm_model::generate::{GenerateOptions, Generator};
@@ -203,11 +203,7 @@ pub fn run(args: Args, given: &Given) -> Result<ExitCode, CliError> {
             let mut prompts = Vec::new();
             for record in reader.by_ref() {
                 let record = record?;
-                let text = field_str(&record.fields, &field).ok_or_else(|| slm_data::DataError::MissingField {
-                    path: input.clone(),
-                    line: record.line,
-                    field: field.clone(),
-                })?;
+                let text = record.require(input, &field)?;
                 prompts.push(prompt_of(&text)?);
                 records.push(record);
             }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use serde_json::json;
-use slm_data::records::{Format, Reader, Writer, ensure_distinct, field_str};
+use slm_data::records::{Format, Reader, Writer, ensure_distinct};
 use slm_model::classify::Classifier;
 use slm_model::generate::{GenerateOptions, Generator};
 use slm_model::{Head, Transformer};
@@ -226,11 +226,7 @@ fn complete(
                 args.target_field
             )));
         }
-        let text = field_str(&record.fields, field).ok_or_else(|| slm_data::DataError::MissingField {
-            path: path.clone(),
-            line: record.line,
-            field: field.to_owned(),
-        })?;
+        let text = record.require(&path, field)?;
         prompts.push(if args.chat { generator.chat_prompt(&text)? } else { text.into_owned() });
     }
     let opts = GenerateOptions { max_new_tokens: args.max_new_tokens, ..GenerateOptions::default() };

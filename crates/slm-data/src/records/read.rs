@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::{Fields, Format, TEXT_FIELD};
+use super::{Fields, Format, TEXT_FIELD, field_str};
 use crate::error::{DataError, Result};
 
 /// One record and where it stands in its file.
@@ -16,6 +16,21 @@ pub struct Record {
     pub span: (u64, u64),
     /// The fields, in file order.
     pub fields: Fields,
+}
+
+impl Record {
+    /// Field `name` as a string (as [`field_str`] reads it); a missing or null field is an error naming
+    /// `path`, the record's line and the field.
+    ///
+    /// # Errors
+    /// The record has no such field.
+    pub fn require(&self, path: &Path, name: &str) -> Result<std::borrow::Cow<'_, str>> {
+        field_str(&self.fields, name).ok_or_else(|| DataError::MissingField {
+            path: path.to_owned(),
+            line: self.line,
+            field: name.to_owned(),
+        })
+    }
 }
 
 /// Streams the records of one file, checking each as it goes. Memory stays at one record.
