@@ -90,19 +90,18 @@ impl Layer {
 /// Everything the child needs, allocated before `fork`.
 #[derive(Debug)]
 pub struct Plan {
-    /// Full isolation (namespaces, file system, uid); otherwise limits and seccomp only.
-    pub isolate: bool,
     /// slm runs as root: namespaces are made as root, then the sample drops to `uid`.
     pub root: bool,
     /// The sample's uid and gid (as root: the worker's leased uid; otherwise slm's own).
     pub uid: libc::uid_t,
-    /// `/proc/self/uid_map` and `gid_map` contents: the uid mapped to itself.
+    /// `/proc/self/uid_map` contents: the uid mapped to itself.
     pub id_map: CString,
     /// The gid map (the gid mapped to itself).
     pub gid_map: CString,
     /// The directory the new root is mounted on (isolated) or the working directory (limits only).
     pub new_root: CString,
-    /// The file system to build under `new_root`.
+    /// The file system to build under `new_root`: full isolation (namespaces, file system, uid); `None`
+    /// runs with limits and seccomp only.
     pub mounts: Option<Mounts>,
     /// tmpfs options of the writable `/tmp`.
     pub tmp_options: CString,
@@ -133,7 +132,10 @@ const NULL: *const libc::c_char = std::ptr::null();
 
 /// Runs in the child of `fork`; on failure reports the layer and returns the error.
 pub fn enter(plan: &Plan) -> io::Result<()> {
-    let result = if plan.isolate { supervise(plan) } else { limits_only(plan) };
+    let result = match &plan.mounts {
+        Some(mounts) => supervise(plan, mounts),
+        None => limits_only(plan),
+    };
     result.map_err(|(layer, e)| {
         let mut msg = [0u8; 5];
         msg[0] = layer as u8;
@@ -186,7 +188,7 @@ fn map_ids(plan: &Plan) -> Step {
 }
 
 /// The supervisor: namespaces, then the sample as PID 1; never returns on success.
-fn supervise(plan: &Plan) -> Step {
+fn supervise(plan: &Plan, mounts: &Mounts) -> Step {
     // SAFETY: system calls on prepared memory.
     unsafe {
         check(Layer::Start, libc::setsid())?;
@@ -206,7 +208,7 @@ fn supervise(plan: &Plan) -> Step {
             wait_and_exit(pid);
         }
     }
-    sample(plan)
+    sample(plan, mounts)
 }
 
 /// The supervisor after the fork: closes every descriptor (so that the parent sees the sample's `exec`
@@ -239,8 +241,7 @@ fn wait_and_exit(pid: libc::pid_t) -> ! {
 }
 
 /// PID 1 of the new namespace: builds the file system, limits, uid and filter; returns to `exec`.
-fn sample(plan: &Plan) -> Step {
-    let m = plan.mounts.as_ref().expect("an isolated plan has mounts");
+fn sample(plan: &Plan, m: &Mounts) -> Step {
     let fs = Layer::FileSystem;
     // SAFETY: system calls on prepared memory.
     unsafe {

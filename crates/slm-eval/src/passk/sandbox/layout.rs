@@ -62,11 +62,6 @@ impl Layout {
         layout
     }
 
-    /// The directories bound read-only.
-    pub fn binds(&self) -> &[PathBuf] {
-        &self.binds
-    }
-
     /// Everything the child needs to build this layout under `new_root`, as C strings.
     pub fn plan(&self, new_root: &Path) -> Mounts {
         let under = |p: &Path| {

@@ -163,11 +163,6 @@ impl Sandbox {
         Ok(Sandbox { python, limits, isolation, layout, filter: Filter::new(), root: is_root() })
     }
 
-    /// The interpreter.
-    pub fn python(&self) -> &Path {
-        &self.python
-    }
-
     /// The isolation level.
     pub fn isolation(&self) -> Isolation {
         self.isolation
@@ -239,7 +234,6 @@ impl Sandbox {
         }
         let (report_read, report_write) = pipe()?;
         let plan = Plan {
-            isolate,
             root: self.root,
             uid,
             id_map: CString::new(format!("{uid} {uid} 1\n")).expect("no NUL"),
