@@ -70,13 +70,17 @@ pub fn self_train(recipe: &Recipe, opts: &RunOptions, obs: &mut dyn Observer) ->
         Some(val) => (recipe.data.train.clone(), val.clone()),
         None => (run.join("round-0/split/train.jsonl"), run.join("round-0/split/val.jsonl")),
     };
+    let labeled = Reader::open(&labeled_train)?
+        .map(|r| r.map(|r| serde_json::Value::Object(r.fields)))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
     let mut rounds = vec![Round { round: 0, pseudo_per_class: Vec::new(), score: score_of(&first), kept: true }];
-    let mut best = (0usize, first);
+    // The last kept round's run: a round that is not kept ends the search.
+    let mut best = first;
     let mut log = csv_log(&run)?;
     write_round(&mut log, &run, &rounds[0])?;
     for round in 1..=st.rounds {
-        let best_dir = best_model(&best.1)?;
-        let (records, per_class) = pseudo_records(recipe, &st, &best_dir, &texts, &labeled_train, round)?;
+        let best_dir = best_model(&best)?;
+        let (records, per_class) = pseudo_records(recipe, &st, &best_dir, &texts, labeled.len(), round)?;
         if records.is_empty() {
             obs.note(&format!(
                 "self-training stops: no pseudo-label passes the selection in round {round} (threshold {}{})",
@@ -86,7 +90,7 @@ pub fn self_train(recipe: &Recipe, opts: &RunOptions, obs: &mut dyn Observer) ->
             break;
         }
         let data = run.join(format!("data/round-{round}.jsonl"));
-        write_training_file(&data, &labeled_train, &records)?;
+        write_training_file(&data, labeled.iter().chain(&records))?;
         let mut r = sub(round);
         r.data.train = data;
         r.data.val = Some(val.clone());
@@ -95,7 +99,7 @@ pub fn self_train(recipe: &Recipe, opts: &RunOptions, obs: &mut dyn Observer) ->
         obs.note(&format!("self-training round {round}: {pseudo} pseudo-labeled records"));
         let summary = train(&r, &plain, obs)?;
         let score = score_of(&summary);
-        let kept = score > rounds[best.0].score;
+        let kept = score > score_of(&best);
         obs.note(&format!(
             "self-training round {round}: score {score:.4} ({})",
             if kept { "kept" } else { "rolled back: no better than the best round" }
@@ -107,11 +111,11 @@ pub fn self_train(recipe: &Recipe, opts: &RunOptions, obs: &mut dyn Observer) ->
             obs.note("self-training stops: a further round would repeat this one");
             break;
         }
-        best = (round, summary);
+        best = summary;
     }
     let final_dir = run.join("final");
-    copy_dir(&best_model(&best.1)?, &final_dir)?;
-    let mut summary = best.1;
+    copy_dir(&best_model(&best)?, &final_dir)?;
+    let mut summary = best;
     summary.run = run;
     summary.final_model = Some(final_dir);
     Ok((rounds, summary))
@@ -155,7 +159,7 @@ fn pseudo_records(
     st: &SelfTrainingSection,
     dir: &Path,
     texts: &[String],
-    labeled_train: &Path,
+    labeled: usize,
     round: usize,
 ) -> Result<(Vec<serde_json::Value>, PerClass)> {
     let device =
@@ -168,7 +172,6 @@ fn pseudo_records(
             classifier.predict(&refs)?.into_iter().map(|p| Pseudo { label: p.label, confidence: p.confidence() }),
         );
     }
-    let labeled = Reader::open(labeled_train)?.count();
     let selection = Selection {
         threshold: st.threshold.of_round(round),
         top_k: st.max_ratio.map(|r| (r * labeled as f64).floor() as usize),
@@ -204,17 +207,9 @@ fn strong_view(text: &str, rng: &mut ChaCha8Rng) -> String {
     ops.iter().fold(text.to_owned(), |t, op| op.apply(&t, rng).ok().flatten().unwrap_or(t))
 }
 
-/// The labeled training records followed by the pseudo-labeled ones, as JSON Lines.
-fn write_training_file(path: &Path, labeled: &Path, pseudo: &[serde_json::Value]) -> Result<()> {
-    let mut text = String::new();
-    for record in Reader::open(labeled)? {
-        text += &serde_json::Value::Object(record?.fields).to_string();
-        text.push('\n');
-    }
-    for record in pseudo {
-        text += &record.to_string();
-        text.push('\n');
-    }
+/// Training records as JSON Lines.
+fn write_training_file<'a>(path: &Path, records: impl Iterator<Item = &'a serde_json::Value>) -> Result<()> {
+    let text: String = records.map(|r| format!("{r}\n")).collect();
     std::fs::write(path, text).map_err(|e| TrainError::io(path, e))
 }
 

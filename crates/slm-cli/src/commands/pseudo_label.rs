@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use serde_json::json;
-use slm_data::records::{Format, Reader, Writer, ensure_distinct};
+use slm_data::records::{Format, Reader, Record, Writer, ensure_distinct};
 use slm_model::classify::Classifier;
 use slm_model::generate::{GenerateOptions, Generator};
 use slm_model::{Head, Transformer};
@@ -128,6 +128,18 @@ pub fn run(args: Args, given: &Given) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Refuses a record that already has the field the output would write (`flag` chooses another).
+fn free_field(path: &std::path::Path, record: &Record, field: &str, flag: &str) -> Result<(), CliError> {
+    if record.fields.contains_key(field) {
+        return Err(CliError::Usage(format!(
+            "{}:{}: the record already has a `{field}` field; choose another {flag}",
+            path.display(),
+            record.line
+        )));
+    }
+    Ok(())
+}
+
 /// What one kept record gains.
 type Added = Vec<(String, serde_json::Value)>;
 
@@ -181,14 +193,7 @@ fn label(
     let mut predictions = Vec::new();
     let mut margins = Vec::new();
     stream(classifier, reader, field, args.batch_size, |record, p| {
-        if record.fields.contains_key(&args.label_field) {
-            return Err(CliError::Usage(format!(
-                "{}:{}: the record already has a `{}` field; choose another --label-field",
-                args.input.display(),
-                record.line,
-                args.label_field
-            )));
-        }
+        free_field(&args.input, &record, &args.label_field, "--label-field")?;
         predictions.push(Pseudo { label: p.label, confidence: p.confidence() });
         margins.push(p.margin());
         Ok(())
@@ -218,32 +223,19 @@ fn complete(
     let mut prompts = Vec::new();
     for record in reader.by_ref() {
         let record = record?;
-        if record.fields.contains_key(&args.target_field) {
-            return Err(CliError::Usage(format!(
-                "{}:{}: the record already has a `{}` field; choose another --target-field",
-                path.display(),
-                record.line,
-                args.target_field
-            )));
-        }
+        free_field(&path, &record, &args.target_field, "--target-field")?;
         let text = record.require(&path, field)?;
         prompts.push(if args.chat { generator.chat_prompt(&text)? } else { text.into_owned() });
     }
     let opts = GenerateOptions { max_new_tokens: args.max_new_tokens, ..GenerateOptions::default() };
     let bar = Bar::counting(prompts.len() as u64, "texts");
+    let prompt_ids = prompts.iter().map(|p| generator.encode(p)).collect::<Result<Vec<_>, _>>()?;
     let mut completions: Vec<(String, f32)> = vec![(String::new(), 0.0); prompts.len()];
-    let mut failure = None;
     generator.generate_batched(&prompts, &opts, args.batch_size, |o| {
-        match generator.encode(&prompts[o.id]) {
-            Ok(prompt) => completions[o.id] = (o.text, mean_probability(&generator.model, &prompt, &o.tokens)),
-            Err(e) => failure = Some(e),
-        }
+        completions[o.id] = (o.text, mean_probability(&generator.model, &prompt_ids[o.id], &o.tokens));
         bar.inc(1);
     })?;
     bar.finish();
-    if let Some(e) = failure {
-        return Err(e.into());
-    }
     let predictions: Vec<Pseudo> = completions.iter().map(|&(_, confidence)| Pseudo { label: 0, confidence }).collect();
     let selected = selection.select(&predictions, 1);
     let columns = [args.target_field.as_str(), "confidence"];
