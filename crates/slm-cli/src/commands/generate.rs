@@ -154,6 +154,7 @@ pub fn run(args: Args, given: &Given) -> Result<ExitCode, CliError> {
         repetition_penalty: args.repetition_penalty,
         no_repeat_ngram: args.no_repeat_ngram,
         seed: args.seed,
+        ..SamplingOptions::default()
     };
     sampling.validate().map_err(CliError::Usage)?;
     let beam = (args.strategy == Strategy::Beam).then_some(BeamOptions {

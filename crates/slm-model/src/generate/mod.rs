@@ -4,10 +4,11 @@
 //! is recomputed (kept for tests that prove both give the same tokens).
 
 pub mod backtranslate;
-mod batched;
+pub mod batch;
 pub mod beam;
 pub mod chat;
 pub mod sampling;
+pub mod text_stream;
 
 use std::path::Path;
 
@@ -183,7 +184,7 @@ impl Generator {
             let [_, t, _] = logits.dims();
             let data = first.take().unwrap_or_else(|| logits.narrow(1, t - 1, 1).into_data());
             let last: Vec<f32> = data.try_to_vec().expect("f32 logits");
-            let next = sampler.pick(last, &all);
+            let next = sampler.pick(last, &all, ids.len());
             if self.stop.contains(&next) {
                 break;
             }

@@ -2,6 +2,8 @@
 //! 1. repetition penalty (CTRL / transformers: a seen token's positive logit is divided by the penalty,
 //!    a negative one multiplied), then no-repeat-ngram (tokens that would complete an n-gram already in
 //!    the sequence are banned);
+//!    then presence and frequency penalties (OpenAI's: a token already generated loses `presence` once
+//!    and `frequency` per occurrence; only generated tokens count, not the prompt's);
 //! 2. temperature (logits divided by it; 0 means greedy);
 //! 3. top-k (keep the k most likely);
 //! 4. top-p (keep the smallest set, most likely first, whose probability reaches p);
@@ -26,6 +28,10 @@ pub struct SamplingOptions {
     pub repetition_penalty: f32,
     /// Never repeat an n-gram of this size (0: off).
     pub no_repeat_ngram: usize,
+    /// Subtracted once from the logit of every token already generated, in [-2, 2] (0: off).
+    pub presence_penalty: f32,
+    /// Subtracted from a token's logit per time it was generated, in [-2, 2] (0: off).
+    pub frequency_penalty: f32,
     /// Seed of the random draws.
     pub seed: u64,
 }
@@ -39,6 +45,8 @@ impl Default for SamplingOptions {
             min_p: 0.0,
             repetition_penalty: 1.0,
             no_repeat_ngram: 0,
+            presence_penalty: 0.0,
+            frequency_penalty: 0.0,
             seed: 42,
         }
     }
@@ -62,6 +70,13 @@ impl SamplingOptions {
         if !(self.repetition_penalty >= 1.0 && self.repetition_penalty.is_finite()) {
             return Err(format!("--repetition-penalty must be >= 1, got {}", self.repetition_penalty));
         }
+        for (name, value) in
+            [("presence_penalty", self.presence_penalty), ("frequency_penalty", self.frequency_penalty)]
+        {
+            if !(-2.0..=2.0).contains(&value) {
+                return Err(format!("{name} must be in [-2, 2], got {value}"));
+            }
+        }
         Ok(())
     }
 }
@@ -79,8 +94,9 @@ impl Sampler {
         Sampler { opts, rng }
     }
 
-    /// The next token given the logits of the last position and the tokens so far.
-    pub fn pick(&mut self, mut logits: Vec<f32>, history: &[u32]) -> u32 {
+    /// The next token given the logits of the last position and the tokens so far, of which the first
+    /// `prompt_len` are the prompt.
+    pub fn pick(&mut self, mut logits: Vec<f32>, history: &[u32], prompt_len: usize) -> u32 {
         let o = &self.opts;
         if o.repetition_penalty != 1.0 {
             let mut seen: Vec<u32> = history.to_vec();
@@ -89,6 +105,15 @@ impl Sampler {
             for t in seen {
                 if let Some(l) = logits.get_mut(t as usize) {
                     *l = if *l > 0.0 { *l / o.repetition_penalty } else { *l * o.repetition_penalty };
+                }
+            }
+        }
+        if o.presence_penalty != 0.0 || o.frequency_penalty != 0.0 {
+            let mut generated: Vec<u32> = history.get(prompt_len..).unwrap_or_default().to_vec();
+            generated.sort_unstable();
+            for run in generated.chunk_by(|a, b| a == b) {
+                if let Some(l) = logits.get_mut(run[0] as usize) {
+                    *l -= o.presence_penalty + o.frequency_penalty * run.len() as f32;
                 }
             }
         }
@@ -169,10 +194,10 @@ mod tests {
 
     #[test]
     fn greedy_and_top_k_one_agree() {
-        assert_eq!(Sampler::new(SamplingOptions::default()).pick(logits(), &[]), 1);
+        assert_eq!(Sampler::new(SamplingOptions::default()).pick(logits(), &[], 0), 1);
         let opts = SamplingOptions { temperature: 1.0, top_k: 1, ..SamplingOptions::default() };
         let mut s = Sampler::new(opts);
-        assert!((0..50).all(|_| s.pick(logits(), &[]) == 1));
+        assert!((0..50).all(|_| s.pick(logits(), &[], 0) == 1));
     }
 
     #[test]
@@ -180,25 +205,39 @@ mod tests {
         // softmax of the logits: token 1 ~0.39, token 4 ~0.35, token 2 ~0.14: top_p 0.7 keeps {1, 4}.
         let opts = SamplingOptions { temperature: 1.0, top_p: 0.7, seed: 3, ..SamplingOptions::default() };
         let mut s = Sampler::new(opts.clone());
-        let draws: Vec<u32> = (0..200).map(|_| s.pick(logits(), &[])).collect();
+        let draws: Vec<u32> = (0..200).map(|_| s.pick(logits(), &[], 0)).collect();
         assert!(draws.iter().all(|t| *t == 1 || *t == 4), "{draws:?}");
         assert!(draws.contains(&1) && draws.contains(&4));
         let mut again = Sampler::new(opts);
-        assert_eq!(draws, (0..200).map(|_| again.pick(logits(), &[])).collect::<Vec<_>>());
+        assert_eq!(draws, (0..200).map(|_| again.pick(logits(), &[], 0)).collect::<Vec<_>>());
     }
 
     #[test]
     fn repetition_penalty_and_min_p() {
         let opts = SamplingOptions { repetition_penalty: 2.0, ..SamplingOptions::default() };
         // token 1 (3.0) becomes 1.5 once seen, so token 4 (2.9) wins greedily
-        assert_eq!(Sampler::new(opts).pick(logits(), &[1]), 4);
+        assert_eq!(Sampler::new(opts).pick(logits(), &[1], 0), 4);
         let opts = SamplingOptions { temperature: 1.0, min_p: 0.5, ..SamplingOptions::default() };
         let mut s = Sampler::new(opts);
-        assert!((0..100).map(|_| s.pick(logits(), &[])).all(|t| t == 1 || t == 4));
+        assert!((0..100).map(|_| s.pick(logits(), &[], 0)).all(|t| t == 1 || t == 4));
         assert!(SamplingOptions { top_p: 0.0, ..SamplingOptions::default() }.validate().is_err());
         // "1 4 1" then 4 would repeat the bigram (1, 4): with no_repeat_ngram 2 the next best (2) wins.
         let opts = SamplingOptions { no_repeat_ngram: 2, ..SamplingOptions::default() };
-        assert_eq!(Sampler::new(opts).pick(vec![0.0, 0.0, 1.0, 0.0, 5.0], &[1, 4, 1]), 2);
+        assert_eq!(Sampler::new(opts).pick(vec![0.0, 0.0, 1.0, 0.0, 5.0], &[1, 4, 1], 0), 2);
         assert_eq!(banned_by_ngrams(&[7, 8, 7, 9, 7], 2), vec![8, 9]);
+    }
+
+    #[test]
+    fn presence_and_frequency_penalties_count_only_generated_tokens() {
+        // Token 1 (3.0) generated twice: 3.0 - 0.1 - 2 * 0.1 = 2.7 < 2.9, so token 4 wins.
+        let opts = SamplingOptions { presence_penalty: 0.1, frequency_penalty: 0.1, ..SamplingOptions::default() };
+        assert_eq!(Sampler::new(opts.clone()).pick(logits(), &[1, 1], 0), 4);
+        // Once only: 3.0 - 0.2 = 2.8 < 2.9 still loses; in the prompt it does not count at all.
+        assert_eq!(Sampler::new(opts.clone()).pick(logits(), &[1], 0), 4);
+        assert_eq!(Sampler::new(opts.clone()).pick(logits(), &[1, 1], 2), 1);
+        // A negative presence penalty favours repeats.
+        let opts = SamplingOptions { presence_penalty: -0.5, ..SamplingOptions::default() };
+        assert_eq!(Sampler::new(opts).pick(logits(), &[0, 4], 1), 4);
+        assert!(SamplingOptions { frequency_penalty: 2.5, ..SamplingOptions::default() }.validate().is_err());
     }
 }
