@@ -10,6 +10,7 @@ mod normalize;
 mod plot;
 mod pseudo_label;
 mod quantize;
+mod serve;
 mod split;
 mod tokenizer;
 mod train;
@@ -39,6 +40,7 @@ pub enum Command {
     Export(export::Args),
     Quantize(quantize::Args),
     Plot(plot::Args),
+    Serve(serve::Args),
 }
 
 /// Runs one command.
@@ -58,5 +60,6 @@ pub fn run(command: Command, given: &Given) -> Result<ExitCode, CliError> {
         Command::Export(args) => export::run(args),
         Command::Quantize(args) => quantize::run(args),
         Command::Plot(args) => plot::run(args),
+        Command::Serve(args) => serve::run(args),
     }
 }

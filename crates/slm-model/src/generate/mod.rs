@@ -117,6 +117,16 @@ impl Generator {
         Generator { model, tokenizer, chat_template, stop }
     }
 
+    /// The model's tokenizer.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// The model's chat template, when it has one.
+    pub fn chat_template(&self) -> Option<&ChatTemplate> {
+        self.chat_template.as_ref()
+    }
+
     /// The prompt for one user message through the model's chat template, ready for the assistant's turn.
     ///
     /// # Errors
