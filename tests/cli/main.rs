@@ -12,6 +12,7 @@ mod flags;
 mod generate;
 mod import;
 mod robustness;
+mod serve;
 mod split;
 mod train;
 mod util;

@@ -7,7 +7,7 @@ use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::mpsc::Receiver;
 
 use slm_model::Backend;
 use slm_model::generate::Generator;
@@ -95,11 +95,9 @@ pub fn run(
                 Err(_) => return,
             }
         }
-        loop {
-            match jobs.try_recv() {
-                Ok(job) => incoming.push(job),
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-            }
+        // A closed channel (the server is draining) still leaves the running rows to finish.
+        while let Ok(job) = jobs.try_recv() {
+            incoming.push(job);
         }
         for job in incoming {
             let id = next_job;
@@ -142,10 +140,13 @@ pub fn run(
                 // The HTTP side checks every prompt first; this is a bug, not bad input.
                 eprintln!("slm serve: a request could not join the batch: {e}");
             }
-            batch.step(&mut send);
         }
         let running: usize = batches.iter().map(Batch::len).sum();
         metrics.batch_size.store(running, Ordering::Relaxed);
+        metrics.batch_size_max.fetch_max(running, Ordering::Relaxed);
+        for batch in &mut batches {
+            batch.step(&mut send);
+        }
         metrics.batch_steps.fetch_add(1, Ordering::Relaxed);
     }
 }

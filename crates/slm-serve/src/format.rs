@@ -116,23 +116,24 @@ impl Head {
         match self.endpoint {
             Endpoint::Chat => {
                 let content: Vec<Value> = scored()
-                    .map(|(t, (lp, top))| {
-                        let top: Vec<Value> = top
+                    .map(|(t, lp)| {
+                        let top: Vec<Value> = lp
+                            .top
                             .iter()
                             .map(|(_, s, l)| json!({"token": s, "logprob": l, "bytes": s.as_bytes()}))
                             .collect();
-                        json!({"token": t.text, "logprob": lp, "bytes": t.text.as_bytes(), "top_logprobs": top})
+                        json!({"token": t.text, "logprob": lp.value, "bytes": t.text.as_bytes(), "top_logprobs": top})
                     })
                     .collect();
                 json!({"content": content})
             }
             Endpoint::Completion => {
                 let (mut toks, mut lps, mut tops, mut offsets) = (vec![], vec![], vec![], vec![]);
-                for (t, (lp, top)) in scored() {
+                for (t, lp) in scored() {
                     toks.push(json!(t.text));
-                    lps.push(json!(lp));
+                    lps.push(json!(lp.value));
                     let map: serde_json::Map<String, Value> =
-                        top.iter().map(|(_, s, l)| (s.clone(), json!(l))).collect();
+                        lp.top.iter().map(|(_, s, l)| (s.clone(), json!(l))).collect();
                     tops.push(Value::Object(map));
                     offsets.push(json!(offset));
                     offset += t.text.chars().count();

@@ -60,6 +60,8 @@ pub struct Metrics {
     pub queued: AtomicUsize,
     /// Rows in the running batches.
     pub batch_size: AtomicUsize,
+    /// The most rows ever decoding together.
+    pub batch_size_max: AtomicUsize,
     /// Engine loop turns (each one forward step per model with work).
     pub batch_steps: AtomicU64,
     /// From a request's arrival to its first token.
@@ -97,6 +99,7 @@ impl Metrics {
         let gauges = [
             ("slm_queue_length", "Choices waiting for a batch slot.", self.queued.load(Ordering::Relaxed)),
             ("slm_batch_size", "Choices in the running batches.", self.batch_size.load(Ordering::Relaxed)),
+            ("slm_batch_size_max", "Most choices ever decoding together.", self.batch_size_max.load(Ordering::Relaxed)),
         ];
         for (name, help, value) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");

@@ -49,8 +49,17 @@ pub struct TokenOut {
     pub id: u32,
     /// The text this token added (pieces join to the whole text).
     pub text: String,
-    /// `ln p(token)` and the most likely alternatives `(id, text, ln p)`, best first.
-    pub logprob: Option<(f32, Vec<(u32, String, f32)>)>,
+    /// Its log-probability and the most likely alternatives, when asked for.
+    pub logprob: Option<Logprob>,
+}
+
+/// A token's log-probability with the most likely tokens at its position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Logprob {
+    /// `ln p(token)`.
+    pub value: f32,
+    /// The most likely tokens `(id, text, ln p)`, best first.
+    pub top: Vec<(u32, String, f32)>,
 }
 
 /// What one row produced in one step.
@@ -271,7 +280,7 @@ fn advance<K: Clone>(generator: &Generator, row: &mut Row<K>, logits: Vec<f32>) 
     let step = row.text.advance(&text);
     let logprob = scored.map(|(logprobs, top)| {
         let top = top.into_iter().map(|(id, lp)| (id, generator.decode(&[id]).unwrap_or_default(), lp)).collect();
-        (logprobs[next as usize], top)
+        Logprob { value: logprobs[next as usize], top }
     });
     update.token = Some(TokenOut { id: next, text: step.piece, logprob });
     update.delta = step.delta;
