@@ -138,7 +138,10 @@ fn the_openai_client_gets_what_openai_gives() {
         .output()
         .expect("python runs (set SLM_TEST_PYTHON to a Python with the openai package)");
     let err = stderr(&o);
-    assert!(!err.contains("No module named 'openai'"), "set SLM_TEST_PYTHON to a Python with `openai` (.ci/run makes one)");
+    assert!(
+        !err.contains("No module named 'openai'"),
+        "set SLM_TEST_PYTHON to a Python with `openai` (.ci/run makes one)"
+    );
     assert!(o.status.success(), "{}{err}", stdout(&o));
     assert!(stdout(&o).starts_with("ok:"), "{}", stdout(&o));
 }

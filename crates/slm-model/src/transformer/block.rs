@@ -83,6 +83,7 @@ impl Attention {
         rope: Option<&RopeAt>,
         mask: Option<&Tensor<4, Bool>>,
         slot: &mut Option<(Tensor<4>, Tensor<4>)>,
+        record: Option<&mut Vec<Tensor<4>>>,
     ) -> Tensor<3> {
         let [b, t, _] = x.dims();
         let (heads, kv_heads, hd) = (self.heads, self.kv_heads, self.head_dim);
@@ -106,8 +107,33 @@ impl Attention {
             v = Tensor::cat(vec![past_v, v], 2);
         }
         *slot = Some((k.clone(), v.clone()));
+        if let Some(record) = record {
+            record.push(self.probabilities(q.clone(), k.clone(), mask));
+        }
         let out = slm_kernels::attention(q, k, v, mask.cloned(), self.causal); // [batch, tokens, heads·hd]
         self.o_proj.forward(out)
+    }
+
+    /// The attention weights, softmax(q·kᵀ/√d) with the causal and layout masks, computed explicitly
+    /// (the fused kernel never stores them): `[batch, heads, tokens, keys]`, each row summing to 1.
+    fn probabilities(&self, q: Tensor<4>, k: Tensor<4>, mask: Option<&Tensor<4, Bool>>) -> Tensor<4> {
+        let [b, heads, t, hd] = q.dims();
+        let [_, kv_heads, keys, _] = k.dims();
+        let rep = heads / kv_heads;
+        let k = k.unsqueeze_dim::<5>(2).expand([b, kv_heads, rep, keys, hd]).reshape([b, heads, keys, hd]);
+        let mut scores = q.matmul(k.swap_dims(2, 3)).div_scalar((hd as f64).sqrt());
+        let device = scores.device();
+        if self.causal {
+            let start = keys - t;
+            let future: Vec<bool> = (0..t).flat_map(|i| (0..keys).map(move |j| j > start + i)).collect();
+            let future = Tensor::<4, Bool>::from_data(TensorData::new(future, [1, 1, t, keys]), &device);
+            scores = scores.mask_fill(future.expand([b, heads, t, keys]), f32::NEG_INFINITY);
+        }
+        if let Some(m) = mask {
+            let [mb, _, mq, mk] = m.dims();
+            scores = scores.mask_fill(m.clone().expand([mb, heads, mq, mk]), f32::NEG_INFINITY);
+        }
+        burn::tensor::activation::softmax(scores, 3)
     }
 
     fn modules<'a>(&'a mut self, out: &mut Vec<ModuleMut<'a>>) {
@@ -229,8 +255,9 @@ impl Block {
         rope: Option<&RopeAt>,
         mask: Option<&Tensor<4, Bool>>,
         slot: &mut Option<(Tensor<4>, Tensor<4>)>,
+        record: Option<&mut Vec<Tensor<4>>>,
     ) -> Tensor<3> {
-        let x = x.clone().add(self.attn.forward(self.norm1.forward(x), rope, mask, slot));
+        let x = x.clone().add(self.attn.forward(self.norm1.forward(x), rope, mask, slot, record));
         x.clone().add(self.mlp.forward(self.norm2.forward(x)))
     }
 

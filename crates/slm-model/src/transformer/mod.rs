@@ -120,6 +120,28 @@ impl Transformer {
     /// # Panics
     /// If the context would exceed `max_positions` (callers check first).
     pub fn hidden(&self, tokens: Tensor<2, Int>, layout: &TokenLayout, cache: &mut KvCache) -> Tensor<3> {
+        self.hidden_recording(tokens, layout, cache, None)
+    }
+
+    /// The final hidden states of `tokens` `[batch, tokens]` and every block's attention weights
+    /// `[batch, heads, tokens, tokens]` (post-softmax, rows summing to 1; zero above the diagonal in a
+    /// causal model), as transformers' `output_attentions=True` gives them.
+    ///
+    /// # Panics
+    /// If the context would exceed `max_positions` (callers check first).
+    pub fn attention_weights(&self, tokens: Tensor<2, Int>) -> (Tensor<3>, Vec<Tensor<4>>) {
+        let mut weights = Vec::with_capacity(self.blocks.len());
+        let hidden = self.hidden_recording(tokens, &TokenLayout::default(), &mut self.cache(), Some(&mut weights));
+        (hidden, weights)
+    }
+
+    fn hidden_recording(
+        &self,
+        tokens: Tensor<2, Int>,
+        layout: &TokenLayout,
+        cache: &mut KvCache,
+        mut record: Option<&mut Vec<Tensor<4>>>,
+    ) -> Tensor<3> {
         let [b, t] = tokens.dims();
         let start = cache.len();
         assert!(start + t <= self.config.max_positions, "context longer than the model's");
@@ -136,7 +158,7 @@ impl Transformer {
             *cache = self.cache();
         }
         for (block, slot) in self.blocks.iter().zip(cache.layers.iter_mut()) {
-            x = block.forward(x, rope.as_ref(), layout.mask.as_ref(), slot);
+            x = block.forward(x, rope.as_ref(), layout.mask.as_ref(), slot, record.as_deref_mut());
         }
         self.final_norm.forward(x)
     }
