@@ -8,6 +8,7 @@ mod crash;
 mod data_commands;
 mod eval_cli;
 mod eval_sandbox;
+mod explain;
 mod flags;
 mod generate;
 mod import;

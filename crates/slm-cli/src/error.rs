@@ -10,6 +10,9 @@ pub enum CliError {
     /// Bad input or options found by slm-eval.
     #[error(transparent)]
     Eval(#[from] slm_eval::EvalError),
+    /// Bad input for an explanation, or an output that cannot be written (slm-explain).
+    #[error(transparent)]
+    Explain(#[from] slm_explain::ExplainError),
     /// A model that cannot be read or written (slm-model).
     #[error(transparent)]
     Model(#[from] slm_model::ModelError),

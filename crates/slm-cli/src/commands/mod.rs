@@ -3,6 +3,7 @@
 mod augment;
 mod classify;
 mod eval;
+mod explain;
 mod export;
 mod generate;
 mod import;
@@ -41,6 +42,7 @@ pub enum Command {
     Quantize(quantize::Args),
     Plot(plot::Args),
     Serve(serve::Args),
+    Explain(explain::Args),
 }
 
 /// Runs one command.
@@ -61,5 +63,6 @@ pub fn run(command: Command, given: &Given) -> Result<ExitCode, CliError> {
         Command::Quantize(args) => quantize::run(args),
         Command::Plot(args) => plot::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Explain(args) => explain::run(args, given),
     }
 }
