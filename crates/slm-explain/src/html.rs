@@ -117,6 +117,34 @@ pub fn attention_page(title: &str, maps: &AttentionMaps) -> String {
     page(title, ATTENTION_BODY, &maps.to_json(), ATTENTION_SCRIPT)
 }
 
+const TOKENS_BODY: &str = "<p class=\"legend\">Each row is one target (its text and score); each input token is \
+coloured by its attribution to that target: blue raises the score, red lowers it, darker is larger (scaled \
+to the row's largest). Hover a token for its value.</p><div id=\"rows\"></div>";
+
+const TOKENS_SCRIPT: &str = r#"
+var d = JSON.parse(document.getElementById('data').textContent);
+var rows = document.getElementById('rows');
+d.attributions.forEach(function (row, j) {
+  var max = row.reduce(function (m, v) { return Math.max(m, Math.abs(v)); }, 1e-12);
+  var div = document.createElement('div'), head = document.createElement('p');
+  head.textContent = 'target ' + (j + 1) + ': ' + JSON.stringify(d.targets[j].text) + ' (score ' + d.targets[j].score.toFixed(4) + ')';
+  div.appendChild(head);
+  row.forEach(function (v, i) {
+    var span = document.createElement('span'), a = Math.abs(v) / max;
+    span.className = 'tok'; span.textContent = d.input_tokens[i]; span.title = v.toPrecision(4);
+    span.style.background = v >= 0 ? 'rgba(8,48,107,' + a + ')' : 'rgba(165,15,21,' + a + ')';
+    span.style.color = a > 0.5 ? 'white' : 'black';
+    div.appendChild(span);
+  });
+  rows.appendChild(div);
+});
+"#;
+
+/// The token attribution page of `attribution` (its JSON): one row of coloured input tokens per target.
+pub fn tokens_page(title: &str, attribution: &Value) -> String {
+    page(title, TOKENS_BODY, attribution, TOKENS_SCRIPT)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

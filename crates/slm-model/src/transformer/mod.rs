@@ -140,13 +140,38 @@ impl Transformer {
         tokens: Tensor<2, Int>,
         layout: &TokenLayout,
         cache: &mut KvCache,
+        record: Option<&mut Vec<Tensor<4>>>,
+    ) -> Tensor<3> {
+        let x = self.token_embeddings(tokens);
+        self.hidden_of_embeddings(x, layout, cache, record)
+    }
+
+    /// The token embeddings `[batch, tokens, hidden]` of `tokens` (without positions): what
+    /// [`Transformer::hidden_from_embeddings`] takes, for attributions by gradient.
+    pub fn token_embeddings(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
+        self.embed.forward(tokens)
+    }
+
+    /// The final hidden states of token embeddings `[batch, tokens, hidden]` (from
+    /// [`Transformer::token_embeddings`], possibly scaled or interpolated) at positions 0, 1, ...
+    ///
+    /// # Panics
+    /// If the context would exceed `max_positions` (callers check first).
+    pub fn hidden_from_embeddings(&self, x: Tensor<3>) -> Tensor<3> {
+        self.hidden_of_embeddings(x, &TokenLayout::default(), &mut self.cache(), None)
+    }
+
+    fn hidden_of_embeddings(
+        &self,
+        mut x: Tensor<3>,
+        layout: &TokenLayout,
+        cache: &mut KvCache,
         mut record: Option<&mut Vec<Tensor<4>>>,
     ) -> Tensor<3> {
-        let [b, t] = tokens.dims();
+        let [b, t, _] = x.dims();
         let start = cache.len();
         assert!(start + t <= self.config.max_positions, "context longer than the model's");
         let positions = layout.positions.clone().map(|p| p.reshape([b * t]));
-        let mut x = self.embed.forward(tokens); // [b, t, hidden]
         if let Some(wpe) = &self.wpe {
             x = x.add(match &positions {
                 Some(p) => wpe.forward(p.clone().reshape([b, t])),
