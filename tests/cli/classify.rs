@@ -13,7 +13,7 @@ fn read_jsonl(path: &Path) -> Vec<Value> {
 
 /// Trains the SMS Spam classifier for 40 steps, evaluated on its whole validation split; returns the run
 /// directory and the final validation accuracy from metrics.csv.
-fn trained_classifier(dir: &Path) -> (String, f64) {
+pub fn trained_classifier(dir: &Path) -> (String, f64) {
     let run = dir.join("cls").to_str().unwrap().to_owned();
     #[rustfmt::skip]
     let o = slm(&["train", "recipes/sms-spam-classify.toml", "--out", &run, "--set", "train.max_steps=40",

@@ -113,3 +113,148 @@ fn attention_of_many_texts_and_bad_input() {
     assert_bad_input(&run(&["--input", input.to_str().unwrap(), "--field", "prompt"]), &["texts.jsonl:2", "prompt"]);
     assert!(!fresh.exists(), "a failed run leaves no output");
 }
+
+fn tokens_json(args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["explain", "tokens", "--json"];
+    all.extend_from_slice(args);
+    let o = slm(&all);
+    assert!(o.status.success(), "{}", stderr(&o));
+    json(&o)
+}
+
+#[test]
+fn token_attributions_of_a_language_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = llama();
+    // Integrated gradients: one row per target token, complete within the reported delta.
+    let v = tokens_json(&[
+        "--model",
+        &model,
+        "--text",
+        "ROMEO: O",
+        "--target-text",
+        " speak",
+        "--method",
+        "integrated-gradients",
+        "--steps",
+        "16",
+    ]);
+    assert_eq!((v["method"].as_str(), v["model_kind"].as_str()), (Some("integrated-gradients"), Some("causal-lm")));
+    let (inputs, targets) = (v["input_tokens"].as_array().unwrap().len(), v["targets"].as_array().unwrap().len());
+    assert_eq!((inputs, targets), (8, 6));
+    for (j, row) in v["attributions"].as_array().unwrap().iter().enumerate() {
+        let sum: f64 = row.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).sum();
+        let gap = v["targets"][j]["score"].as_f64().unwrap() - v["baseline_score"][j].as_f64().unwrap();
+        let delta = v["convergence_delta"][j].as_f64().unwrap();
+        assert!((sum - gap - delta).abs() < 1e-5 && delta.abs() < 5e-3, "target {j}: {sum} vs {gap} (delta {delta})");
+    }
+    // The default target is the greedy continuation of --max-new-tokens.
+    let v = tokens_json(&["--model", &model, "--text", "ROMEO:", "--method", "occlusion", "--max-new-tokens", "3"]);
+    assert_eq!(v["targets"].as_array().unwrap().len(), 3);
+    // LIME and kernel SHAP are reproducible from their seed.
+    let lime = |seed: &str| {
+        tokens_json(&[
+            "--model",
+            &model,
+            "--text",
+            "ROMEO: O",
+            "--target-text",
+            "s",
+            "--method",
+            "lime",
+            "--seed",
+            seed,
+            "--samples",
+            "64",
+        ])["attributions"]
+            .clone()
+    };
+    assert_eq!(lime("3"), lime("3"));
+    assert_ne!(lime("3"), lime("4"));
+
+    // --out: JSON, an offline HTML page that draws in a real browser, and a PNG heatmap.
+    let out = tmp.path().join("ig");
+    let o = slm(&[
+        "explain",
+        "tokens",
+        "--model",
+        &model,
+        "--text",
+        "ROMEO: O",
+        "--target-text",
+        " speak",
+        "--method",
+        "occlusion",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("target 1:"), "a readable summary: {}", stdout(&o));
+    assert_eq!(ls(&out), ["attribution.html", "attribution.json", "attribution.png"]);
+    let (dom, log) = browser_dom(&out.join("attribution.html"), &tmp.path().join("profile"));
+    assert!(dom.contains("data-status=\"ok\""), "{log}");
+    assert_eq!(dom.matches("class=\"tok\"").count(), 8 * 6, "a coloured span per input token and target");
+
+    // Many texts: one JSON line each.
+    let input = tmp.path().join("texts.jsonl");
+    std::fs::write(&input, "{\"text\": \"ROMEO:\"}\n{\"text\": \"O, speak\"}\n").unwrap();
+    let o = slm(&[
+        "explain",
+        "tokens",
+        "--model",
+        &model,
+        "--input",
+        input.to_str().unwrap(),
+        "--method",
+        "occlusion",
+        "--target-text",
+        "s",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.iter().map(|l| l["input_tokens"].as_array().unwrap().len()).collect::<Vec<_>>(), [6, 8]);
+
+    // Bad input: one sentence each.
+    let bad = |args: &[&str], expected: &[&str]| {
+        let mut all = vec!["explain", "tokens", "--model", &model];
+        all.extend_from_slice(args);
+        assert_bad_input(&slm(&all), expected);
+    };
+    bad(&["--text", "ROMEO", "--method", "occlusion", "--target", "spam"], &["classification head", "--target-text"]);
+    bad(&["--text", "ROMEO", "--method", "occlusion", "--target-text", ""], &["target text tokenizes to nothing"]);
+    bad(&["--text", "", "--method", "lime"], &["tokenizes to nothing"]);
+    bad(&["--text", &"a".repeat(60), "--method", "occlusion", "--target-text", "abcdefgh"], &["do not fit", "64"]);
+    bad(&["--text", "a", "--method", "occlusion", "--steps", "4"], &["--steps", "occlusion"]);
+    bad(&["--text", "a", "--method", "integrated-gradients", "--seed", "4"], &["--seed"]);
+    bad(&["--text", "a", "--method", "shapley"], &["shapley"]);
+}
+
+#[test]
+fn token_attributions_of_a_classifier() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (run, _) = crate::classify::trained_classifier(tmp.path());
+    let model = format!("{run}/final");
+    let text = "WINNER! Claim your free prize now";
+    let v = tokens_json(&["--model", &model, "--text", text, "--method", "kernel-shap"]);
+    assert_eq!(v["model_kind"], "classifier");
+    let label = v["targets"][0]["text"].as_str().unwrap().to_owned();
+    assert!(label == "spam" || label == "ham", "{v}");
+    let n = v["input_tokens"].as_array().unwrap().len();
+    let row: Vec<f64> = v["attributions"][0].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    assert_eq!(row.len(), n);
+    let gap = v["targets"][0]["score"].as_f64().unwrap() - v["baseline_score"][0].as_f64().unwrap();
+    if v["exact"] == true {
+        assert!((row.iter().sum::<f64>() - gap).abs() < 1e-4, "exact Shapley values sum to the score's change");
+    }
+    let other = if label == "spam" { "ham" } else { "spam" };
+    let w = tokens_json(&["--model", &model, "--text", text, "--method", "occlusion", "--target", other]);
+    assert_eq!(w["targets"][0]["text"], other);
+    assert_bad_input(
+        &slm(&["explain", "tokens", "--model", &model, "--text", text, "--method", "occlusion", "--target", "eggs"]),
+        &["--target eggs", "ham", "spam"],
+    );
+    assert_bad_input(
+        &slm(&["explain", "tokens", "--model", &model, "--text", text, "--method", "occlusion", "--target-text", "x"]),
+        &["--target-text"],
+    );
+}

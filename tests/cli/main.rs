@@ -2,7 +2,7 @@
 //! one area on real files and checks what they print and write.
 
 mod architecture;
-mod classify;
+pub mod classify;
 mod compress;
 mod crash;
 mod data_commands;
