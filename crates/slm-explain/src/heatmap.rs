@@ -44,7 +44,9 @@ pub fn draw(title: &str, panels: &[Panel<'_>], row_labels: &[String], col_labels
     let per_row = (panels.len() as f64).sqrt().ceil().max(1.0) as usize;
     let grid_rows = panels.len().div_ceil(per_row);
     let (pw, ph) = (cols as i32 * cell + margin + 20, rows as i32 * cell + margin + 40);
-    let size = ((pw * per_row as i32) as u32, (ph * grid_rows as i32 + 50) as u32);
+    // Wide enough for the title (about 11 pixels per character at size 20).
+    let width = (pw * per_row as i32).max(title.chars().count() as i32 * 11 + 20);
+    let size = (width as u32, (ph * grid_rows as i32 + 50) as u32);
     let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let tmp = tempfile::Builder::new()
         .prefix(".slm-heatmap-")

@@ -125,6 +125,11 @@ impl Subject {
         Ok(ids)
     }
 
+    /// A token's vocabulary entry (`<|endoftext|>`, `Ġthe`, ...).
+    pub fn tokenizer_token(&self, id: u32) -> String {
+        self.generator.tokenizer().id_to_token(id).unwrap_or_else(|| format!("<{id}>"))
+    }
+
     /// A token's own text.
     pub fn token_text(&self, id: u32) -> String {
         crate::attention::token_text(&self.generator, id)

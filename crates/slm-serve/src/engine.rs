@@ -147,6 +147,7 @@ pub fn run(
         for batch in &mut batches {
             batch.step(&mut send);
         }
+        metrics.batch_size.store(batches.iter().map(Batch::len).sum(), Ordering::Relaxed);
         metrics.batch_steps.fetch_add(1, Ordering::Relaxed);
     }
 }

@@ -67,6 +67,8 @@ pub struct Attribution {
     pub model_kind: ModelKind,
     /// The input's tokens.
     pub input_tokens: Vec<String>,
+    /// The token that stands for an absent input token (the pad token, else the EOS).
+    pub baseline_token: String,
     /// Each target's text and score on the real input.
     pub targets: Vec<(String, f32)>,
     /// `[target][input token]`.
@@ -77,6 +79,51 @@ pub struct Attribution {
     pub convergence_delta: Option<Vec<f32>>,
     /// Kernel SHAP: whether the values are exact Shapley values (all coalitions enumerated).
     pub exact: Option<bool>,
+    /// How faithful the attributions are to the model (ERASER's measures).
+    pub faithfulness: Faithfulness,
+}
+
+/// ERASER's faithfulness measures (DeYoung et al. 2020) in the score's units (a label's logit, or a target
+/// token's log-probability), averaged over targets and over rationales of the top 10%, 20% and 50% of the
+/// input tokens by attribution (AOPC): `comprehensiveness` = score − score without the rationale (replaced
+/// by the baseline token; higher: the tokens ranked first matter), `sufficiency` = score − score of the
+/// rationale alone (lower: they suffice).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Faithfulness {
+    /// Mean drop when the top tokens are removed.
+    pub comprehensiveness: f32,
+    /// Mean drop when only the top tokens are kept.
+    pub sufficiency: f32,
+}
+
+/// Fractions of the input whose top tokens form a rationale.
+const RATIONALES: [f64; 3] = [0.1, 0.2, 0.5];
+
+/// Faithfulness of `attributions` (`[target][token]`), with `eval` scoring keep-masks and `full` the
+/// unperturbed scores.
+fn faithfulness(attributions: &[Vec<f32>], full: &[f32], eval: &mut perturb::Eval<'_>) -> Faithfulness {
+    let (mut comprehensive, mut sufficient, mut count) = (0f64, 0f64, 0usize);
+    for (j, row) in attributions.iter().enumerate() {
+        let n = row.len();
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
+        let mut masks = Vec::new();
+        for fraction in RATIONALES {
+            let k = ((fraction * n as f64).ceil() as usize).clamp(1, n);
+            let mut rationale = vec![false; n];
+            order[..k].iter().for_each(|&i| rationale[i] = true);
+            masks.push(rationale.iter().map(|r| !r).collect::<Vec<bool>>());
+            masks.push(rationale);
+        }
+        let scores = eval(&masks);
+        for pair in scores.chunks_exact(2) {
+            comprehensive += f64::from(full[j] - pair[0][j]);
+            sufficient += f64::from(full[j] - pair[1][j]);
+            count += 1;
+        }
+    }
+    let mean = |x: f64| (x / count.max(1) as f64) as f32;
+    Faithfulness { comprehensiveness: mean(comprehensive), sufficiency: mean(sufficient) }
 }
 
 impl Attribution {
@@ -84,7 +131,7 @@ impl Attribution {
     pub fn to_json(&self) -> Value {
         let targets: Vec<Value> = self.targets.iter().map(|(t, s)| json!({"text": t, "score": s})).collect();
         let mut v = json!({"method": self.method, "model_kind": self.model_kind.name(),
-            "input_tokens": self.input_tokens, "targets": targets, "attributions": self.attributions,
+            "input_tokens": self.input_tokens, "baseline_token": self.baseline_token, "targets": targets, "attributions": self.attributions,
             "baseline_score": self.baseline_score});
         if let Some(delta) = &self.convergence_delta {
             v["convergence_delta"] = json!(delta);
@@ -92,6 +139,8 @@ impl Attribution {
         if let Some(exact) = self.exact {
             v["exact"] = json!(exact);
         }
+        v["faithfulness"] = json!({"comprehensiveness": self.faithfulness.comprehensiveness,
+            "sufficiency": self.faithfulness.sufficiency});
         v
     }
 }
@@ -161,16 +210,19 @@ pub fn explain(subject: &Subject, text: &str, target: &Target, method: &Method) 
             a
         }
     };
+    let faithfulness = faithfulness(&attributions, &full, &mut eval);
     let input_tokens = ids.iter().map(|&t| subject.token_text(t)).collect();
     let targets = texts.into_iter().zip(full).collect();
     Ok(Attribution {
         method: method.name(),
         model_kind: subject.kind(),
         input_tokens,
+        baseline_token: subject.tokenizer_token(subject.baseline),
         targets,
         attributions,
         baseline_score: none,
         convergence_delta,
         exact,
+        faithfulness,
     })
 }

@@ -36,7 +36,8 @@ enum MethodName {
 /// forcing (default: the model's greedy continuation of --max-new-tokens): one row of attributions per
 /// target token. A perturbed token is replaced by the pad token. Prints a readable summary, or with
 /// --json one object (`method`, `model_kind`, `input_tokens`, `targets`, `attributions`,
-/// `baseline_score`, `convergence_delta` for integrated gradients, `exact` for kernel SHAP); --out DIR
+/// `baseline_token`, `baseline_score`, `convergence_delta` for integrated gradients, `exact` for kernel SHAP, and
+/// `faithfulness`: ERASER's comprehensiveness and sufficiency of the top 10/20/50% tokens); --out DIR
 /// writes attribution.json, attribution.html and, for a language model, attribution.png. With --input,
 /// one JSON line per record on stdout.
 #[derive(Debug, clap::Args)]
@@ -204,5 +205,6 @@ fn summary(out: &mut impl Write, a: &Attribution) -> std::io::Result<()> {
     if let Some(delta) = &a.convergence_delta {
         writeln!(out, "convergence delta: {delta:?}")?;
     }
-    Ok(())
+    let f = a.faithfulness;
+    writeln!(out, "faithfulness: comprehensiveness {:.4}, sufficiency {:.4}", f.comprehensiveness, f.sufficiency)
 }
