@@ -98,8 +98,9 @@ pub fn write(maps: &AttentionMaps, title: &str, dir: &std::path::Path) -> Result
         let path = dir.join(name);
         std::fs::write(&path, text).map_err(|e| ExplainError::Output { path, problem: e.to_string() })
     };
-    put("attention.json", serde_json::to_string(&maps.to_json()).expect("JSON serializes") + "\n")?;
-    put("attention.html", crate::html::attention_page(title, maps))?;
+    let json = maps.to_json();
+    put("attention.json", serde_json::to_string(&json).expect("JSON serializes") + "\n")?;
+    put("attention.html", crate::html::attention_page(title, &json))?;
     let t = maps.len();
     for layer in 0..maps.layers {
         let panels: Vec<Panel<'_>> = (0..maps.heads)

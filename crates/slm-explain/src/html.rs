@@ -6,8 +6,6 @@
 
 use serde_json::Value;
 
-use crate::attention::AttentionMaps;
-
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:24px;color:#222}
 .controls label{margin-right:16px}#heatmap table{border-collapse:collapse;font-size:12px}
 #heatmap td,#heatmap th{width:22px;height:22px;text-align:center;padding:0}
@@ -111,10 +109,10 @@ draw();
 drawHeatmap(matrix());
 "#;
 
-/// The attention page of `maps`: a head view (tokens on both sides, lines weighted by attention) and a
+/// The attention page of `maps` (the JSON of [`crate::attention::AttentionMaps::to_json`]): a head view (tokens on both sides, lines weighted by attention) and a
 /// heatmap, with layer (or rollout) and head selectors.
-pub fn attention_page(title: &str, maps: &AttentionMaps) -> String {
-    page(title, ATTENTION_BODY, &maps.to_json(), ATTENTION_SCRIPT)
+pub fn attention_page(title: &str, maps: &Value) -> String {
+    page(title, ATTENTION_BODY, maps, ATTENTION_SCRIPT)
 }
 
 const TOKENS_BODY: &str = "<p class=\"legend\">Each row is one target (its text and score); each input token is \

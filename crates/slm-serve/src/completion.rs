@@ -18,10 +18,10 @@ use serde_json::Value;
 use slm_model::generate::batch::{Finish, Request, TokenOut};
 use tokio::sync::mpsc::UnboundedReceiver;
 
+use crate::app::App;
 use crate::engine::{ChoiceUpdate, Job};
 use crate::error::ApiError;
 use crate::format::{Head, usage};
-use crate::routes::App;
 use crate::schema::{Endpoint, Input, Parsed, parse};
 
 /// `POST /v1/chat/completions`.

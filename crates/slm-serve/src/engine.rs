@@ -112,7 +112,8 @@ pub fn run(
                 sinks.remove(id);
             }
             for b in &mut batches {
-                b.cancel(|k| gone.contains(&k.job));
+                let dropped = b.cancel(|k| gone.contains(&k.job));
+                metrics.cancelled.fetch_add(dropped, Ordering::Relaxed);
             }
             for w in &mut waiting {
                 let before = w.len();

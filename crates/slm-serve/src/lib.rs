@@ -6,6 +6,7 @@
 //! is open while the models load (`/health` answers 503 until they are ready); SIGINT or SIGTERM stops
 //! accepting connections, lets the requests in flight finish, and returns.
 
+mod app;
 mod completion;
 mod engine;
 mod error;
@@ -79,7 +80,7 @@ async fn serve(config: Config, on_listening: impl FnOnce(std::net::SocketAddr)) 
         .name("slm-engine".into())
         .spawn(move || engine::run(models, backend, max_batch, queue, engine_metrics, loaded_tx))
         .map_err(ServeError::Runtime)?;
-    let app = Arc::new(routes::App {
+    let app = Arc::new(app::App {
         models: std::sync::OnceLock::new(),
         jobs,
         metrics,

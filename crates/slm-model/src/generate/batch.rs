@@ -186,12 +186,18 @@ impl<'g, K: Clone + PartialEq> Batch<'g, K> {
         self.retire();
     }
 
-    /// Removes the rows whose key satisfies `drop` (cancelled generations), reporting nothing.
-    pub fn cancel(&mut self, drop: impl Fn(&K) -> bool) {
+    /// Removes the rows whose key satisfies `drop` (cancelled generations), reporting nothing; returns
+    /// how many left.
+    pub fn cancel(&mut self, drop: impl Fn(&K) -> bool) -> usize {
+        let mut dropped = 0;
         for r in &mut self.rows {
-            r.done |= drop(&r.key);
+            if !r.done && drop(&r.key) {
+                r.done = true;
+                dropped += 1;
+            }
         }
         self.retire();
+        dropped
     }
 
     /// One left-padded forward pass over `requests`: their rows (first token picked) go into `self.rows`;
