@@ -61,17 +61,7 @@ impl AttentionMaps {
 /// # Errors
 /// The text tokenizes to nothing or is longer than the model's context.
 pub fn attention(generator: &Generator, text: &str) -> Result<AttentionMaps> {
-    let ids = generator.encode(text)?;
-    let context = generator.model.config.max_positions;
-    if ids.is_empty() {
-        return Err(ExplainError::Input("the text tokenizes to nothing".into()));
-    }
-    if ids.len() > context {
-        return Err(ExplainError::Input(format!(
-            "the text has {} tokens; the model's context is {context}",
-            ids.len()
-        )));
-    }
+    let ids = crate::subject::encode_input(generator, text)?;
     let t = ids.len();
     let device = generator.model.device().clone();
     let data: Vec<i64> = ids.iter().map(|&i| i64::from(i)).collect();

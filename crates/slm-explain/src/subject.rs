@@ -111,18 +111,7 @@ impl Subject {
     /// # Errors
     /// The text tokenizes to nothing, or does not fit the context.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        let ids = self.generator.encode(text)?;
-        let context = self.model().config.max_positions;
-        if ids.is_empty() {
-            return Err(ExplainError::Input("the text tokenizes to nothing".into()));
-        }
-        if ids.len() > context {
-            return Err(ExplainError::Input(format!(
-                "the text has {} tokens; the model's context is {context}",
-                ids.len()
-            )));
-        }
-        Ok(ids)
+        encode_input(&self.generator, text)
     }
 
     /// A token's vocabulary entry (`<|endoftext|>`, `Ġthe`, ...).
@@ -229,6 +218,25 @@ impl Subject {
         }
         out
     }
+}
+
+/// The token ids of an input to explain.
+///
+/// # Errors
+/// The text tokenizes to nothing, or does not fit the model's context.
+pub fn encode_input(generator: &Generator, text: &str) -> Result<Vec<u32>> {
+    let ids = generator.encode(text)?;
+    let context = generator.model.config.max_positions;
+    if ids.is_empty() {
+        return Err(ExplainError::Input("the text tokenizes to nothing".into()));
+    }
+    if ids.len() > context {
+        return Err(ExplainError::Input(format!(
+            "the text has {} tokens; the model's context is {context}",
+            ids.len()
+        )));
+    }
+    Ok(ids)
 }
 
 /// Scores `[rows, targets]` of embedded inputs `x` `[rows, n (+ target tokens), hidden]` whose first `n`
