@@ -69,6 +69,8 @@ impl Targets {
 pub struct Subject {
     generator: Generator,
     dir: PathBuf,
+    /// The model on the autodiff device, loaded the first time a gradient method needs it.
+    autodiff: std::cell::OnceCell<Transformer>,
     /// The token that stands for an absent input token (the pad token, else the EOS).
     pub baseline: u32,
 }
@@ -83,7 +85,7 @@ impl Subject {
         let config = slm_model::io::model_dir::read_json_if_present(dir, "tokenizer_config.json")?.unwrap_or_default();
         let specials = Specials::of(generator.tokenizer(), config["eos_token"].as_str())
             .ok_or_else(|| ExplainError::Input(format!("{}: {}", dir.display(), Specials::MISSING)))?;
-        Ok(Subject { generator, dir: dir.to_owned(), baseline: specials.pad })
+        Ok(Subject { generator, dir: dir.to_owned(), autodiff: std::cell::OnceCell::new(), baseline: specials.pad })
     }
 
     /// The model.
@@ -91,14 +93,17 @@ impl Subject {
         &self.generator.model
     }
 
-    /// The same model on `device` (e.g. an autodiff device, for gradients).
+    /// The same model on the autodiff device of its device (for gradients), read once and kept.
     ///
     /// # Errors
     /// The model cannot be read again.
-    pub fn reload(&self, device: &Device) -> Result<Transformer> {
-        let mut model = Transformer::load(&self.dir, device)?;
+    pub fn autodiff_model(&self) -> Result<&Transformer> {
+        if let Some(model) = self.autodiff.get() {
+            return Ok(model);
+        }
+        let mut model = Transformer::load(&self.dir, &self.model().device().clone().autodiff())?;
         model.merge_lora();
-        Ok(model)
+        Ok(self.autodiff.get_or_init(|| model))
     }
 
     /// Classifier or causal LM.

@@ -27,8 +27,8 @@ pub fn attribute(
     alphas: &[f64],
     weights: &[f64],
 ) -> Result<Vec<Vec<f32>>> {
-    let device = subject.model().device().clone().autodiff();
-    let model = subject.reload(&device)?;
+    let model = subject.autodiff_model()?;
+    let device = model.device().clone();
     let plain = subject.model();
     let n = ids.len();
     let embed = |ids: &[u32]| -> Vec<f32> {
@@ -66,7 +66,7 @@ pub fn attribute(
             }
             None => input.clone(),
         };
-        let scores = score(&model, full, n, targets); // [r, m]
+        let scores = score(model, full, n, targets); // [r, m]
         let pick: Vec<f32> =
             chunk.iter().flat_map(|&(_, j)| (0..m).map(move |k| f32::from(u8::from(k == j)))).collect();
         let pick = Tensor::<2>::from_data(TensorData::new(pick, [r, m]), &device);
