@@ -123,13 +123,13 @@ pub fn run(
             }
         }
         let mut send = |u: ChoiceUpdate| {
-            let Some((tx, left)) = sinks.get_mut(&u.key.job) else { return };
-            let done = u.finish.is_some();
-            let _ = tx.send(u.clone());
+            let (job, done) = (u.key.job, u.finish.is_some());
+            let Some((tx, left)) = sinks.get_mut(&job) else { return };
+            let _ = tx.send(u);
             if done {
                 *left -= 1;
                 if *left == 0 {
-                    sinks.remove(&u.key.job);
+                    sinks.remove(&job);
                 }
             }
         };
