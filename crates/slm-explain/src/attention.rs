@@ -72,7 +72,7 @@ pub fn attention(generator: &Generator, text: &str) -> Result<AttentionMaps> {
     for w in per_layer {
         weights.extend(w.into_data().try_to_vec::<f32>().expect("f32 weights"));
     }
-    let tokens = ids.iter().map(|&id| token_text(generator, id)).collect();
+    let tokens = ids.iter().map(|&id| crate::subject::token_text(generator, id)).collect();
     let mut maps = AttentionMaps { ids, tokens, layers, heads, weights, rollout: Vec::new() };
     maps.rollout = rollout(&maps);
     Ok(maps)
@@ -107,14 +107,6 @@ pub fn write(maps: &AttentionMaps, title: &str, dir: &std::path::Path) -> Result
         &maps.tokens,
         &dir.join("rollout.png"),
     )
-}
-
-/// A token's own text (its decoding alone; the vocabulary entry when that is empty).
-pub fn token_text(generator: &Generator, id: u32) -> String {
-    match generator.decode(&[id]) {
-        Ok(text) if !text.is_empty() => text,
-        _ => generator.tokenizer().id_to_token(id).unwrap_or_else(|| format!("<{id}>")),
-    }
 }
 
 /// Attention rollout: `R = Â_L ⋯ Â_1` with `Â = (mean over heads + I) / 2`, rows renormalised.

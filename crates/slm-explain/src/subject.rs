@@ -126,7 +126,7 @@ impl Subject {
 
     /// A token's own text.
     pub fn token_text(&self, id: u32) -> String {
-        crate::attention::token_text(&self.generator, id)
+        token_text(&self.generator, id)
     }
 
     /// Resolves `target` for the input `ids`; also returns each target's text.
@@ -222,6 +222,14 @@ impl Subject {
             out.extend(flat.chunks_exact(targets.len()).map(<[f32]>::to_vec));
         }
         out
+    }
+}
+
+/// A token's own text (its decoding alone; the vocabulary entry when that is empty).
+pub fn token_text(generator: &Generator, id: u32) -> String {
+    match generator.decode(&[id]) {
+        Ok(text) if !text.is_empty() => text,
+        _ => generator.tokenizer().id_to_token(id).unwrap_or_else(|| format!("<{id}>")),
     }
 }
 
